@@ -1,0 +1,100 @@
+//! Short-lived helper processes (sccache probes, version checks) under the driver's own deadline.
+//! Output goes to files, not pipes: `sccache --start-server` leaves a daemon holding inherited pipes open.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+#[derive(Debug)]
+pub struct Bounded {
+    /// `None` when the deadline passed and the process was killed.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Bounded {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The most telling line of the output, for one-line notices.
+    pub fn why(&self) -> String {
+        if self.code.is_none() {
+            return format!("no answer within {} ms", self.elapsed.as_millis());
+        }
+        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let line = text
+            .lines()
+            .map(|l| l.trim().trim_start_matches("sccache: ").trim())
+            .rfind(|l| !l.is_empty() && !l.starts_with("Starting the server"))
+            .unwrap_or("");
+        match self.code {
+            Some(code) if line.is_empty() => format!("exit code {code}"),
+            Some(code) => format!("{line} (exit code {code})"),
+            None => unreachable!(),
+        }
+    }
+}
+
+pub fn run(program: &Path, args: &[&str], env: &[(String, Option<String>)], timeout: Duration) -> Result<Bounded> {
+    let scratch = scratch_dir()?;
+    let (out_path, err_path) = (scratch.join("out"), scratch.join("err"));
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path)?)
+        .stderr(fs::File::create(&err_path)?);
+    apply_env(&mut cmd, env);
+    let start = Instant::now();
+    let result = match cmd.spawn() {
+        Ok(mut child) => {
+            let code = loop {
+                if let Some(status) = child.try_wait()? {
+                    break Some(status.code().unwrap_or(-1));
+                }
+                if start.elapsed() >= timeout {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                thread::sleep(Duration::from_millis(5));
+            };
+            Ok(Bounded {
+                code,
+                stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+                stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+                elapsed: start.elapsed(),
+            })
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot run {}", program.display())),
+    };
+    let _ = fs::remove_dir_all(&scratch);
+    result
+}
+
+pub fn apply_env(cmd: &mut Command, env: &[(String, Option<String>)]) {
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+}
+
+fn scratch_dir() -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "xtask-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

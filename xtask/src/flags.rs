@@ -1,0 +1,105 @@
+//! The whole command line, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "Build, smoke-test and cache the boxspec runtime, Node addon and Python wheels."
+)]
+pub struct Xtask {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub job: Job,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Print the exact plan (programs, arguments, environment, working directories) and run nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Compiler cache policy [default: auto; warm-caches: require].
+    #[arg(long, global = true, env = "XTASK_CACHE", value_enum)]
+    pub cache: Option<CacheMode>,
+    /// The sccache binary to use, tried before the pinned copy and PATH.
+    #[arg(long, global = true, env = "XTASK_SCCACHE", value_name = "PATH")]
+    pub sccache: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheMode {
+    /// Use sccache when it works; otherwise build uncached with a one-line notice.
+    Auto,
+    /// Never use a compiler cache (an inherited RUSTC_WRAPPER is emptied).
+    Off,
+    /// Fail fast when the cache cannot be used as configured.
+    Require,
+}
+
+impl CacheMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Auto => "auto",
+            CacheMode::Off => "off",
+            CacheMode::Require => "require",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Job {
+    /// Build the `boxspec` CLI into dist/runtime/ and smoke-test it.
+    BuildRuntime,
+    /// Build the Node addon into dist/node/ and load it from outside the repository.
+    BuildNode,
+    /// Build the manylinux_2_17 abi3 wheel into dist/wheels/ and install it into a fresh venv.
+    BuildWheels,
+    /// Run the three build jobs' own plans to fill the compiler cache (cache required by default).
+    WarmCaches,
+    /// Show what the driver detects: tools, sccache candidates, backend, probe result.
+    Doctor {
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Job {
+    /// `warm-caches` exists to fill the cache: warming without one is pointless.
+    pub fn default_cache_mode(&self) -> CacheMode {
+        match self {
+            Job::WarmCaches => CacheMode::Require,
+            _ => CacheMode::Auto,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Xtask::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_job_is_a_usage_error() {
+        let err = Xtask::try_parse_from(["xtask", "frobnicate"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn global_flags_go_after_the_job() {
+        let flags =
+            Xtask::try_parse_from(["xtask", "build-wheels", "--dry-run", "--cache", "off"]).unwrap();
+        assert!(flags.global.dry_run);
+        assert_eq!(flags.global.cache, Some(CacheMode::Off));
+        assert!(matches!(flags.job, Job::BuildWheels));
+    }
+}

@@ -1,0 +1,127 @@
+//! Everything the driver reads from the machine, probed once into a plain value.
+//! Planning only ever looks at this struct, so tests build one by hand.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::tools::{Tools, ToolsState};
+
+#[derive(Debug, Clone)]
+pub struct HostEnv {
+    /// The workspace root.
+    pub root: PathBuf,
+    /// The process environment, read once.
+    pub vars: BTreeMap<String, String>,
+    pub tools: Tools,
+    pub tools_state: ToolsState,
+    /// sdks/node/node_modules was installed from the current lockfile.
+    pub node_modules_current: bool,
+    pub python3: Option<PathBuf>,
+    pub node: Option<PathBuf>,
+    pub npm: Option<PathBuf>,
+    /// Scratch space outside the repository, for smoke tests.
+    pub temp: PathBuf,
+    /// The workspace version (names the wheel).
+    pub version: String,
+    /// examples/box.digest: what every artifact must compute for examples/box.json.
+    pub example_digest: String,
+}
+
+impl HostEnv {
+    pub fn probe(root: &Path) -> HostEnv {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        let tools = Tools::locate(&vars);
+        let find = |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
+        HostEnv {
+            root: root.to_path_buf(),
+            tools_state: ToolsState::probe(&tools),
+            tools,
+            node_modules_current: node_modules_current(&root.join("sdks/node")),
+            python3: find("python3"),
+            node: find("node"),
+            npm: find("npm"),
+            temp: std::env::temp_dir().join("boxspec-xtask"),
+            version: workspace_version(&root.join("Cargo.toml")).unwrap_or_default(),
+            example_digest: std::fs::read_to_string(root.join("examples/box.digest"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            vars,
+        }
+    }
+
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    pub fn github_actions(&self) -> bool {
+        self.var("GITHUB_ACTIONS") == Some("true")
+    }
+
+    pub fn find_on_path(&self, name: &str) -> Option<PathBuf> {
+        find_on_path(name, self.var("PATH").unwrap_or(""))
+    }
+
+    pub fn dist(&self) -> PathBuf {
+        self.root.join("dist")
+    }
+
+    pub fn target_dir(&self) -> PathBuf {
+        match self.var("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => self.root.join(dir),
+            _ => self.root.join("target"),
+        }
+    }
+}
+
+/// `version = "…"` of `[workspace.package]`.
+fn workspace_version(manifest: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(manifest).ok()?;
+    let section = text.split("[workspace.package]").nth(1)?;
+    let line = section.lines().find(|l| l.trim_start().starts_with("version"))?;
+    Some(line.split('"').nth(1)?.to_string())
+}
+
+/// An absolute path for `name`: itself if it has a slash, else the first executable on `path`.
+pub fn find_on_path(name: &str, path: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return p.is_file().then(|| std::path::absolute(&p).unwrap_or(p));
+    }
+    std::env::split_paths(path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+/// npm writes node_modules/.package-lock.json on install; it is older than the lockfile when stale.
+fn node_modules_current(dir: &Path) -> bool {
+    let modified = |p: PathBuf| p.metadata().and_then(|m| m.modified()).ok();
+    match (modified(dir.join("node_modules/.package-lock.json")), modified(dir.join("package-lock.json"))) {
+        (Some(installed), Some(lock)) => installed >= lock,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+impl HostEnv {
+    /// A host with everything installed, for plan tests.
+    pub fn fixture(vars: &[(&str, &str)]) -> HostEnv {
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let tools = Tools { dir: PathBuf::from("/home/u/.cache/boxspec-xtask/tools") };
+        HostEnv {
+            root: PathBuf::from("/src/boxspec"),
+            vars,
+            tools,
+            tools_state: ToolsState { venv_exists: true, venv_current: true, linker_current: true },
+            node_modules_current: true,
+            python3: Some(PathBuf::from("/usr/bin/python3")),
+            node: Some(PathBuf::from("/usr/bin/node")),
+            npm: Some(PathBuf::from("/usr/bin/npm")),
+            temp: PathBuf::from("/tmp/boxspec-xtask"),
+            version: "0.1.0".into(),
+            example_digest: "sha256:0123".into(),
+        }
+    }
+}

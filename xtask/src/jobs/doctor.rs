@@ -1,0 +1,110 @@
+//! doctor: the whole cache decision and the tools, for people (`doctor`) and machines (`doctor --json`).
+
+use anyhow::Result;
+use serde_json::json;
+use xshell::{Shell, cmd};
+
+use crate::cache::{self, CacheSetup};
+use crate::flags::{CacheMode, Global};
+use crate::host::HostEnv;
+use crate::{plan, tools};
+
+pub fn run(global: &Global, host: &HostEnv, as_json: bool) -> Result<()> {
+    // Under `require` a failed decision is the answer to show, not a reason to stop.
+    let decision = cache::decide(global, CacheMode::Auto, host, global.dry_run);
+    let versions = tool_versions(host);
+    let secrets = plan::secret_values(&host.vars);
+    let text = match as_json {
+        true => serde_json::to_string_pretty(&to_json(host, &decision, &versions))?,
+        false => to_text(host, &decision, &versions),
+    };
+    println!("{}", plan::mask_text(&text, &secrets));
+    decision.map(|_| ())
+}
+
+fn tool_versions(host: &HostEnv) -> Vec<(&'static str, String)> {
+    let sh = Shell::new().ok();
+    let read = |program: Option<&std::path::Path>, arg: &str| -> String {
+        match (program, &sh) {
+            (Some(p), Some(sh)) => cmd!(sh, "{p} {arg}").quiet().ignore_stderr().read().unwrap_or_else(|e| format!("error: {e}")),
+            _ => "not found".into(),
+        }
+    };
+    let cargo = host.find_on_path("cargo");
+    let maturin = host.tools.bin("maturin");
+    vec![
+        ("cargo", read(cargo.as_deref(), "--version")),
+        ("python3", read(host.python3.as_deref(), "--version")),
+        ("node", read(host.node.as_deref(), "--version")),
+        ("maturin", read(maturin.exists().then_some(maturin.as_path()), "--version")),
+        ("napi (pin)", format!("@napi-rs/cli {}", tools::NAPI_CLI_VERSION)),
+    ]
+}
+
+fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, String)]) -> String {
+    let mut out = format!("workspace   {}\n", host.root.display());
+    out += &format!("tools dir   {} ({})\n", host.tools.dir.display(), if host.tools_state.ready() { "ready" } else { "will be installed" });
+    for (name, version) in versions {
+        out += &format!("{name:<11} {version}\n");
+    }
+    out += &format!("CI          {}\n", if host.github_actions() { "GitHub Actions" } else { host.var("CI").unwrap_or("no") });
+    match decision {
+        Err(err) => out += &format!("cache       FAILED: {err:#}\n"),
+        Ok(setup) => {
+            out += &format!("mode        {}\n", setup.mode_label());
+            for c in &setup.candidates {
+                let verdict = match &c.verdict {
+                    Ok(v) if Some(&c.path) == setup.wrapper.as_ref() => format!("sccache {v}, chosen"),
+                    Ok(v) => format!("sccache {v}, not needed"),
+                    Err(why) => format!("refused: {why}"),
+                };
+                out += &format!("candidate   {:<26} {} — {verdict}\n", c.source, c.path.display());
+            }
+            out += &format!("backend     {}\n", setup.backend.describe());
+            let probe = match &setup.probe {
+                Some(Ok(ms)) => format!("server started and answered in {ms} ms"),
+                Some(Err(why)) => format!("failed: {why}"),
+                None => "not run".into(),
+            };
+            out += &format!("probe       {probe}\n");
+            for notice in &setup.notices {
+                out += &format!("notice      {notice}\n");
+            }
+            out += &setup.summary();
+        }
+    }
+    out
+}
+
+fn to_json(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, String)]) -> serde_json::Value {
+    let tools: serde_json::Map<String, serde_json::Value> =
+        versions.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let cache = match decision {
+        Err(err) => json!({ "error": format!("{err:#}") }),
+        Ok(s) => json!({
+            "mode": s.mode.as_str(),
+            "fell_back": s.fell_back,
+            "wrapper": s.wrapper,
+            "backend": s.backend.kind(),
+            "backend_detail": s.backend.describe(),
+            "probe_ms": s.probe.as_ref().and_then(|p| p.as_ref().ok()),
+            "probe_error": s.probe.as_ref().and_then(|p| p.as_ref().err()),
+            "decision_ms": s.decision_ms,
+            "notices": s.notices,
+            "candidates": s.candidates.iter().map(|c| json!({
+                "source": c.source,
+                "path": c.path,
+                "version": c.verdict.as_ref().ok(),
+                "refused": c.verdict.as_ref().err(),
+            })).collect::<Vec<_>>(),
+        }),
+    };
+    json!({
+        "workspace": host.root,
+        "tools_dir": host.tools.dir,
+        "tools_ready": host.tools_state.ready(),
+        "github_actions": host.github_actions(),
+        "tools": tools,
+        "cache": cache,
+    })
+}

@@ -1,0 +1,64 @@
+//! build-wheels: one abi3 manylinux_2_17 wheel, checked by auditwheel, installed into a fresh venv
+//! and tested there with the SDK's pytest suite.
+
+use crate::cache::CacheSetup;
+use crate::host::HostEnv;
+use crate::plan::{Action, Cmd, Step};
+use crate::tools::{GLIBC_MAX_MINOR, PYTEST, TARGET};
+
+pub const PLATFORM_TAG: &str = "manylinux_2_17_x86_64";
+
+pub fn wheel_name(version: &str) -> String {
+    format!("boxspec-{version}-cp39-abi3-{PLATFORM_TAG}.manylinux2014_x86_64.whl")
+}
+
+pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
+    let root = &host.root;
+    let dist = host.dist().join("wheels");
+    let wheel = dist.join(wheel_name(&host.version));
+    let smoke = host.temp.join("wheel-smoke");
+    let venv_bin = smoke.join("venv/bin");
+    let python3 = host.python3.clone().unwrap_or_else(|| "python3".into());
+    let examples = root.join("examples");
+    vec![
+        Step::new("clean dist/wheels", Action::CleanDir(dist.clone())),
+        Cmd::new(host.tools.bin("maturin"), root)
+            .args(["build", "--release", "--locked", "--target", TARGET, "--compatibility", "manylinux2014"])
+            .args(["--manifest-path", "sdks/python/Cargo.toml", "--out"])
+            .arg_path(&dist)
+            .compile_env(&super::compile_env(host, cache))
+            .into_step("maturin build"),
+        Step::new(
+            "check glibc",
+            Action::CheckGlibc {
+                path: host.target_dir().join(TARGET).join("release/libboxspec.so"),
+                max_minor: GLIBC_MAX_MINOR,
+            },
+        ),
+        Cmd::new(host.tools.bin("auditwheel"), root)
+            .args(["show"])
+            .arg_path(&wheel)
+            .expect_stdout_contains(PLATFORM_TAG)
+            .into_step("auditwheel show"),
+        Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
+        Cmd::new(python3, &smoke).args(["-m", "venv", "venv"]).into_step("smoke: fresh venv"),
+        Cmd::new(venv_bin.join("python"), &smoke)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index"])
+            .arg_path(&wheel)
+            .into_step("smoke: install the wheel"),
+        Cmd::new(venv_bin.join("python"), &smoke)
+            .args(["-c", "import boxspec, sys; print(boxspec.digest(open(sys.argv[1]).read()))"])
+            .arg_path(&examples.join("box.json"))
+            .expect_stdout(&host.example_digest)
+            .into_step("smoke: import boxspec"),
+        Cmd::new(venv_bin.join("python"), &smoke)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([format!("{}=={}", PYTEST.0, PYTEST.1)])
+            .into_step("smoke: install pytest"),
+        Cmd::new(venv_bin.join("python"), &smoke)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .arg_path(&root.join("sdks/python/tests"))
+            .env("BOXSPEC_EXAMPLES", examples.display().to_string())
+            .into_step("smoke: pytest"),
+    ]
+}

@@ -1,0 +1,33 @@
+//! `cargo xtask <job>`: parse flags, probe the host, run the job. Nothing else lives here.
+
+mod bounded;
+mod cache;
+mod exec;
+mod flags;
+mod host;
+mod jobs;
+mod plan;
+mod report;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // clap exits with 2 on usage errors (and 0 for --help).
+    let flags = flags::Xtask::parse();
+    let host = host::HostEnv::probe(&project_root());
+    match jobs::run(flags.job, flags.global, host) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}

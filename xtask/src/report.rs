@@ -1,0 +1,134 @@
+//! The cache report of each job run: a table on stdout, `dist/cache-report.json`, and markdown for
+//! `$GITHUB_STEP_SUMMARY`.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::cache::Stats;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReport {
+    pub job: String,
+    pub mode: String,
+    pub backend: String,
+    pub decision_ms: u64,
+    /// `None` when no cache was used (or its stats could not be read).
+    pub stats: Option<Stats>,
+}
+
+impl JobReport {
+    pub fn to_json(&self) -> Value {
+        let s = self.stats.unwrap_or_default();
+        json!({
+            "job": self.job,
+            "mode": self.mode,
+            "backend": self.backend,
+            "decision_ms": self.decision_ms,
+            "compile_requests": s.compile_requests,
+            "hits": s.hits,
+            "misses": s.misses,
+            "not_cacheable": s.not_cacheable,
+            "errors": s.errors,
+            "hit_rate": s.hit_rate(),
+        })
+    }
+
+    fn cells(&self) -> [String; 9] {
+        let s = self.stats.unwrap_or_default();
+        let rate = s.hit_rate().map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
+        [
+            self.job.clone(),
+            self.mode.clone(),
+            self.backend.clone(),
+            format!("{} ms", self.decision_ms),
+            s.compile_requests.to_string(),
+            s.hits.to_string(),
+            s.misses.to_string(),
+            s.not_cacheable.to_string(),
+            rate,
+        ]
+    }
+}
+
+const HEADERS: [&str; 9] = ["job", "mode", "backend", "decision", "requests", "hits", "misses", "not cacheable", "hit rate"];
+
+pub fn table(reports: &[JobReport]) -> String {
+    let rows: Vec<[String; 9]> = reports.iter().map(JobReport::cells).collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].len()).chain([HEADERS[i].len()]).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..HEADERS.len()).map(width).collect();
+    let line = |cells: Vec<&str>| {
+        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    let mut out = line(HEADERS.to_vec());
+    for row in &rows {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+pub fn markdown(reports: &[JobReport]) -> String {
+    let mut out = format!("### Compiler cache\n\n| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len()));
+    for report in reports {
+        out.push_str(&format!("| {} |\n", report.cells().join(" | ")));
+    }
+    out
+}
+
+/// Keep the latest entry of each job: a build-node run does not erase build-runtime's result.
+pub fn merge_into(path: &Path, reports: &[JobReport]) -> Result<()> {
+    let mut jobs: Vec<Value> = fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v.get("jobs").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    for report in reports {
+        jobs.retain(|j| j.get("job").and_then(Value::as_str) != Some(report.job.as_str()));
+        jobs.push(report.to_json());
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string_pretty(&json!({ "jobs": jobs }))?;
+    fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(job: &str, hits: u64) -> JobReport {
+        let stats = Stats { compile_requests: 10, hits, misses: 4 - hits, not_cacheable: 6, errors: 0 };
+        JobReport { job: job.into(), mode: "auto".into(), backend: "local".into(), decision_ms: 12, stats: Some(stats) }
+    }
+
+    #[test]
+    fn json_shape_and_merge() {
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        let path = dir.join("cache-report.json");
+        merge_into(&path, &[report("build-runtime", 1), report("build-node", 2)]).unwrap();
+        merge_into(&path, &[report("build-runtime", 3)]).unwrap();
+        let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let jobs = v["jobs"].as_array().unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[0]["job"], "build-node");
+        assert_eq!(jobs[1]["hits"], 3);
+        assert_eq!(jobs[1]["hit_rate"], 0.75);
+        for key in ["mode", "backend", "decision_ms", "compile_requests", "misses", "not_cacheable", "errors"] {
+            assert!(jobs[1].get(key).is_some(), "{key}");
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn table_and_markdown_have_a_row_per_job() {
+        let reports = [report("build-runtime", 4), report("build-wheels", 0)];
+        let text = table(&reports);
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.contains("100.0 %") && text.contains("0.0 %"), "{text}");
+        assert_eq!(markdown(&reports).lines().filter(|l| l.starts_with("| build-")).count(), 2);
+    }
+}
