@@ -60,6 +60,14 @@ pub enum Job {
     BuildWheels,
     /// Run the three build jobs' own plans to fill the compiler cache (cache required by default).
     WarmCaches,
+    /// Build any crate through the cache decision and report its cache result (fault drills, fixtures).
+    CheckCache {
+        /// Cargo.toml of the crate to build.
+        #[arg(long, value_name = "PATH")]
+        manifest_path: std::path::PathBuf,
+    },
+    /// Lint .github/workflows with the pinned actionlint.
+    LintWorkflows,
     /// Show what the driver detects: tools, sccache candidates, backend, probe result.
     Doctor {
         /// Print the decision as JSON.

@@ -61,8 +61,12 @@ impl HostEnv {
         find_on_path(name, self.var("PATH").unwrap_or(""))
     }
 
+    /// Where artifacts and the cache report go (`XTASK_DIST_DIR` lets tests keep the repository clean).
     pub fn dist(&self) -> PathBuf {
-        self.root.join("dist")
+        match self.var("XTASK_DIST_DIR") {
+            Some(dir) if !dir.is_empty() => self.root.join(dir),
+            _ => self.root.join("dist"),
+        }
     }
 
     pub fn target_dir(&self) -> PathBuf {

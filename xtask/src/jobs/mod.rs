@@ -14,23 +14,23 @@ use crate::cache::{self, CacheSetup};
 use crate::exec::Executor;
 use crate::flags::{Global, Job};
 use crate::host::HostEnv;
-use crate::plan::Step;
+use crate::plan::{Cmd, Step};
 use crate::report::{self, JobReport};
 use crate::tools;
 
-type Planner = fn(&HostEnv, &CacheSetup) -> Vec<Step>;
-
-/// The build jobs a job name stands for; `warm-caches` is the three build jobs' own plans.
-pub fn planners(job: &Job) -> Vec<(&'static str, Planner)> {
-    let runtime: (&str, Planner) = ("build-runtime", runtime::plan);
-    let node: (&str, Planner) = ("build-node", node::plan);
-    let wheels: (&str, Planner) = ("build-wheels", wheels::plan);
+/// The plans a job stands for, one per reported job; `warm-caches` is the three build jobs' own plans.
+pub fn plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str, Vec<Step>)> {
     match job {
-        Job::BuildRuntime => vec![runtime],
-        Job::BuildNode => vec![node],
-        Job::BuildWheels => vec![wheels],
-        Job::WarmCaches => vec![runtime, node, wheels],
-        Job::Doctor { .. } => vec![],
+        Job::BuildRuntime => vec![("build-runtime", runtime::plan(host, cache))],
+        Job::BuildNode => vec![("build-node", node::plan(host, cache))],
+        Job::BuildWheels => vec![("build-wheels", wheels::plan(host, cache))],
+        Job::WarmCaches => vec![
+            ("build-runtime", runtime::plan(host, cache)),
+            ("build-node", node::plan(host, cache)),
+            ("build-wheels", wheels::plan(host, cache)),
+        ],
+        Job::CheckCache { manifest_path } => vec![("check-cache", check_cache(host, cache, manifest_path))],
+        Job::LintWorkflows | Job::Doctor { .. } => vec![],
     }
 }
 
@@ -42,6 +42,9 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
     let python3 = host.python3.as_deref().context("python3 is not on PATH; the tools venv needs it")?;
     let bootstrap = tools::bootstrap(&host.tools, &host.tools_state, python3);
     exec.run_steps(&bootstrap).context("installing the pinned tools")?;
+    if let Job::LintWorkflows = job {
+        return exec.run_steps(&[Cmd::new(host.tools.bin("actionlint"), &host.root).into_step("actionlint")]);
+    }
 
     let cache = cache::decide(&global, job.default_cache_mode(), &host, global.dry_run)?;
     for notice in &cache.notices {
@@ -51,8 +54,7 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
     exec.use_cache(&cache);
 
     let mut reports = Vec::new();
-    for (name, planner) in planners(&job) {
-        let steps = planner(&host, &cache);
+    for (name, steps) in plans(&job, &host, &cache) {
         let before = cache.stats();
         exec.run_steps(&steps)?;
         if global.dry_run {
@@ -93,9 +95,22 @@ fn artifact_dir(host: &HostEnv, job: &str) -> String {
     let sub = match job {
         "build-runtime" => "runtime",
         "build-node" => "node",
-        _ => "wheels",
+        "build-wheels" => "wheels",
+        _ => "",
     };
     host.dist().join(sub).display().to_string()
+}
+
+/// A plain release build of any crate with the compile environment every job uses.
+fn check_cache(host: &HostEnv, cache: &CacheSetup, manifest: &std::path::Path) -> Vec<Step> {
+    let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
+    vec![
+        Cmd::new(cargo(host), manifest.parent().unwrap_or(&host.root))
+            .args(["build", "--release", "--target", tools::TARGET, "--manifest-path"])
+            .arg_path(&manifest)
+            .compile_env(&compile_env(host, cache))
+            .into_step("cargo build (check-cache)"),
+    ]
 }
 
 fn append(path: &str, text: &str) -> Result<()> {

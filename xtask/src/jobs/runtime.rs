@@ -11,6 +11,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let binary = dist.join("boxspec");
     let example = root.join("examples/box.json");
     let example_arg = example.display().to_string();
+    let smoke = host.temp.join("runtime-smoke");
     vec![
         Cmd::new(super::cargo(host), root)
             .args(["build", "--release", "--locked", "--target", TARGET, "--package", "boxspec-cli"])
@@ -22,15 +23,16 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
             Action::CopyInto { files: vec![host.target_dir().join(TARGET).join("release/boxspec")], dir: dist },
         ),
         Step::new("check glibc", Action::CheckGlibc { path: binary.clone(), max_minor: GLIBC_MAX_MINOR }),
-        Cmd::new(&binary, &host.temp)
+        Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
+        Cmd::new(&binary, &smoke)
             .args(["--version"])
             .expect_stdout(format!("boxspec {}", host.version))
             .into_step("smoke: boxspec --version"),
-        Cmd::new(&binary, &host.temp)
+        Cmd::new(&binary, &smoke)
             .args(["validate", &example_arg])
             .expect_stdout(format!("ok: {example_arg}"))
             .into_step("smoke: boxspec validate"),
-        Cmd::new(&binary, &host.temp)
+        Cmd::new(&binary, &smoke)
             .args(["digest", &example_arg])
             .expect_stdout(&host.example_digest)
             .into_step("smoke: boxspec digest"),

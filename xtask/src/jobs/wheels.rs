@@ -9,7 +9,7 @@ use crate::tools::{GLIBC_MAX_MINOR, PYTEST, TARGET};
 pub const PLATFORM_TAG: &str = "manylinux_2_17_x86_64";
 
 pub fn wheel_name(version: &str) -> String {
-    format!("boxspec-{version}-cp39-abi3-{PLATFORM_TAG}.manylinux2014_x86_64.whl")
+    format!("boxspec-{version}-cp39-abi3-manylinux2014_x86_64.{PLATFORM_TAG}.whl")
 }
 
 pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
