@@ -121,6 +121,26 @@ impl CacheSetup {
     }
 }
 
+#[cfg(test)]
+impl CacheSetup {
+    /// A decided setup, for plan tests.
+    pub fn fixture(wrapper: Option<&str>, backend: Backend) -> CacheSetup {
+        let wrapper = wrapper.map(PathBuf::from);
+        CacheSetup {
+            mode: CacheMode::Auto,
+            env: compile_env(wrapper.as_deref(), &backend),
+            wrapper,
+            backend,
+            notices: Vec::new(),
+            candidates: Vec::new(),
+            probe: None,
+            decision_ms: 3,
+            port: DEFAULT_PORT.into(),
+            fell_back: false,
+        }
+    }
+}
+
 /// Decide, probing for real unless `dry_run` (then candidates are still examined, but no server starts).
 pub fn decide(global: &Global, default_mode: CacheMode, host: &HostEnv, dry_run: bool) -> Result<CacheSetup> {
     let start = Instant::now();

