@@ -28,7 +28,11 @@ impl Bounded {
         if self.code.is_none() {
             return format!("no answer within {} ms", self.elapsed.as_millis());
         }
-        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         let line = text
             .lines()
             .map(|l| l.trim().trim_start_matches("sccache: ").trim())
@@ -42,7 +46,12 @@ impl Bounded {
     }
 }
 
-pub fn run(program: &Path, args: &[&str], env: &[(String, Option<String>)], timeout: Duration) -> Result<Bounded> {
+pub fn run(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, Option<String>)],
+    timeout: Duration,
+) -> Result<Bounded> {
     let scratch = scratch_dir()?;
     let (out_path, err_path) = (scratch.join("out"), scratch.join("err"));
     let mut cmd = Command::new(program);

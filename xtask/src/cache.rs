@@ -23,22 +23,41 @@ const DEFAULT_PORT: &str = "4226";
 
 /// Remote backends sccache reads from its environment: we detect them and pass them through.
 const REMOTE_BACKENDS: &[(&str, &[&str])] = &[
-    ("redis", &["SCCACHE_REDIS_ENDPOINT", "SCCACHE_REDIS_CLUSTER_ENDPOINTS", "SCCACHE_REDIS"]),
-    ("memcached", &["SCCACHE_MEMCACHED_ENDPOINT", "SCCACHE_MEMCACHED"]),
+    (
+        "redis",
+        &[
+            "SCCACHE_REDIS_ENDPOINT",
+            "SCCACHE_REDIS_CLUSTER_ENDPOINTS",
+            "SCCACHE_REDIS",
+        ],
+    ),
+    (
+        "memcached",
+        &["SCCACHE_MEMCACHED_ENDPOINT", "SCCACHE_MEMCACHED"],
+    ),
     ("s3", &["SCCACHE_BUCKET"]),
     ("gcs", &["SCCACHE_GCS_BUCKET"]),
     ("azure", &["SCCACHE_AZURE_CONNECTION_STRING"]),
     ("webdav", &["SCCACHE_WEBDAV_ENDPOINT"]),
     ("oss", &["SCCACHE_OSS_BUCKET"]),
 ];
-const GHA_VARS: &[&str] = &["ACTIONS_RESULTS_URL", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_CACHE_SERVICE_V2"];
+const GHA_VARS: &[&str] = &[
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_CACHE_SERVICE_V2",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Disabled,
-    Local { dir: PathBuf },
+    Local {
+        dir: PathBuf,
+    },
     /// `health` is a `host:port` the watchdog can connect to while a build runs.
-    Remote { kind: &'static str, health: Option<String> },
+    Remote {
+        kind: &'static str,
+        health: Option<String>,
+    },
 }
 
 impl Backend {
@@ -105,13 +124,23 @@ impl CacheSetup {
                 self.mode_label(),
                 self.decision_ms
             ),
-            None => format!("cache: off · mode {} · decided in {} ms", self.mode_label(), self.decision_ms),
+            None => format!(
+                "cache: off · mode {} · decided in {} ms",
+                self.mode_label(),
+                self.decision_ms
+            ),
         }
     }
 
     pub fn stats(&self) -> Option<Stats> {
         let wrapper = self.wrapper.as_ref()?;
-        let out = bounded::run(wrapper, &["--show-stats", "--stats-format=json"], &self.env, STATS_TIMEOUT).ok()?;
+        let out = bounded::run(
+            wrapper,
+            &["--show-stats", "--stats-format=json"],
+            &self.env,
+            STATS_TIMEOUT,
+        )
+        .ok()?;
         out.ok().then(|| Stats::parse(&out.stdout)).flatten()
     }
 
@@ -142,10 +171,18 @@ impl CacheSetup {
 }
 
 /// Decide, probing for real unless `dry_run` (then candidates are still examined, but no server starts).
-pub fn decide(global: &Global, default_mode: CacheMode, host: &HostEnv, dry_run: bool) -> Result<CacheSetup> {
+pub fn decide(
+    global: &Global,
+    default_mode: CacheMode,
+    host: &HostEnv,
+    dry_run: bool,
+) -> Result<CacheSetup> {
     let start = Instant::now();
     let mode = global.cache.unwrap_or(default_mode);
-    let port = host.var("SCCACHE_SERVER_PORT").unwrap_or(DEFAULT_PORT).to_string();
+    let port = host
+        .var("SCCACHE_SERVER_PORT")
+        .unwrap_or(DEFAULT_PORT)
+        .to_string();
     let mut setup = CacheSetup {
         mode,
         wrapper: None,
@@ -163,11 +200,18 @@ pub fn decide(global: &Global, default_mode: CacheMode, host: &HostEnv, dry_run:
     result.map(|()| setup)
 }
 
-fn decide_into(setup: &mut CacheSetup, global: &Global, host: &HostEnv, dry_run: bool) -> Result<()> {
+fn decide_into(
+    setup: &mut CacheSetup,
+    global: &Global,
+    host: &HostEnv,
+    dry_run: bool,
+) -> Result<()> {
     let inherited = inherited_wrapper(host);
     if setup.mode == CacheMode::Off {
         if let Some((name, value)) = inherited {
-            setup.notices.push(format!("{name}={value} from the environment is ignored: --cache off builds uncached"));
+            setup.notices.push(format!(
+                "{name}={value} from the environment is ignored: --cache off builds uncached"
+            ));
         }
         return Ok(());
     }
@@ -178,9 +222,17 @@ fn decide_into(setup: &mut CacheSetup, global: &Global, host: &HostEnv, dry_run:
             Err(_) if dry_run && source == "pinned" => Ok("(installed by this run)".to_string()),
             verdict => verdict,
         };
-        setup.candidates.push(Candidate { source, path, verdict });
+        setup.candidates.push(Candidate {
+            source,
+            path,
+            verdict,
+        });
     }
-    let chosen = setup.candidates.iter().find(|c| c.verdict.is_ok()).map(|c| c.path.clone());
+    let chosen = setup
+        .candidates
+        .iter()
+        .find(|c| c.verdict.is_ok())
+        .map(|c| c.path.clone());
     if let Some((name, value)) = inherited {
         let path = host.find_on_path(&value);
         let verdict = match &path {
@@ -192,27 +244,53 @@ fn decide_into(setup: &mut CacheSetup, global: &Global, host: &HostEnv, dry_run:
                 Some(p) => format!("using {} instead", p.display()),
                 None => "emptied".to_string(),
             };
-            setup.notices.push(format!("{name}={value} from the environment is not a working sccache ({why}); {instead}"));
+            setup.notices.push(format!(
+                "{name}={value} from the environment is not a working sccache ({why}); {instead}"
+            ));
         }
-        setup.candidates.push(Candidate { source: name, path: path.unwrap_or_else(|| value.into()), verdict });
+        setup.candidates.push(Candidate {
+            source: name,
+            path: path.unwrap_or_else(|| value.into()),
+            verdict,
+        });
     }
     if let Some(explicit) = setup.candidates.first().filter(|c| c.source == "--sccache")
         && let Err(why) = &explicit.verdict
     {
-        let what = format!("--sccache {} is not a working sccache ({why})", explicit.path.display());
+        let what = format!(
+            "--sccache {} is not a working sccache ({why})",
+            explicit.path.display()
+        );
         if setup.mode == CacheMode::Require {
             bail!("--cache require: {what}");
         }
-        setup.notices.push(format!("{what}; trying the pinned copy and PATH"));
+        setup
+            .notices
+            .push(format!("{what}; trying the pinned copy and PATH"));
     }
     let Some(wrapper) = chosen else {
         let tried: Vec<String> = setup
             .candidates
             .iter()
-            .map(|c| format!("{} {}: {}", c.source, c.path.display(), c.verdict.as_ref().unwrap_err()))
+            .map(|c| {
+                format!(
+                    "{} {}: {}",
+                    c.source,
+                    c.path.display(),
+                    c.verdict.as_ref().unwrap_err()
+                )
+            })
             .collect();
-        let tried = if tried.is_empty() { "none on PATH, none installed".to_string() } else { tried.join("; ") };
-        return step_down(setup, format!("no working sccache ({tried})"), "building without a compiler cache");
+        let tried = if tried.is_empty() {
+            "none on PATH, none installed".to_string()
+        } else {
+            tried.join("; ")
+        };
+        return step_down(
+            setup,
+            format!("no working sccache ({tried})"),
+            "building without a compiler cache",
+        );
     };
 
     if host.var("CARGO_INCREMENTAL").is_some_and(|v| v != "0") {
@@ -227,18 +305,28 @@ fn decide_into(setup: &mut CacheSetup, global: &Global, host: &HostEnv, dry_run:
             Err(why) => {
                 let local = local_dir(host);
                 let instead = format!("falling back to local disk {}", local.display());
-                step_down(setup, format!("sccache could not start with the {kind} backend ({why})"), &instead)?;
+                step_down(
+                    setup,
+                    format!("sccache could not start with the {kind} backend ({why})"),
+                    &instead,
+                )?;
             }
         }
     }
-    let local = Backend::Local { dir: local_dir(host) };
+    let local = Backend::Local {
+        dir: local_dir(host),
+    };
     let checked = match &local {
         Backend::Local { dir } => check_writable(dir),
         _ => unreachable!(),
     };
     match checked.and_then(|()| probe(&wrapper, &local, &setup.port, dry_run)) {
         Ok(ms) => accept(setup, wrapper, local, ms),
-        Err(why) => step_down(setup, format!("the local sccache cache failed ({why})"), "building without a compiler cache"),
+        Err(why) => step_down(
+            setup,
+            format!("the local sccache cache failed ({why})"),
+            "building without a compiler cache",
+        ),
     }
 }
 
@@ -266,7 +354,9 @@ fn step_down(setup: &mut CacheSetup, what: String, instead: &str) -> Result<()> 
 pub fn candidate_paths(global: &Global, host: &HostEnv) -> Vec<(&'static str, PathBuf)> {
     let mut paths = Vec::new();
     if let Some(explicit) = &global.sccache {
-        let abs = host.find_on_path(&explicit.display().to_string()).unwrap_or_else(|| explicit.clone());
+        let abs = host
+            .find_on_path(&explicit.display().to_string())
+            .unwrap_or_else(|| explicit.clone());
         paths.push(("--sccache", abs));
     }
     paths.push(("pinned", host.tools.bin("sccache")));
@@ -281,7 +371,11 @@ pub fn candidate_paths(global: &Global, host: &HostEnv) -> Vec<(&'static str, Pa
 fn inherited_wrapper(host: &HostEnv) -> Option<(&'static str, String)> {
     ["RUSTC_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER"]
         .into_iter()
-        .find_map(|name| host.var(name).filter(|v| !v.is_empty()).map(|v| (name, v.to_string())))
+        .find_map(|name| {
+            host.var(name)
+                .filter(|v| !v.is_empty())
+                .map(|v| (name, v.to_string()))
+        })
 }
 
 /// A working sccache answers `--version` quickly with `sccache <version>`.
@@ -289,10 +383,14 @@ fn examine(path: &Path) -> Result<String, String> {
     if !path.exists() {
         return Err("not found".into());
     }
-    let out = bounded::run(path, &["--version"], &[], VERSION_TIMEOUT).map_err(|e| format!("{e:#}"))?;
+    let out =
+        bounded::run(path, &["--version"], &[], VERSION_TIMEOUT).map_err(|e| format!("{e:#}"))?;
     match out.stdout.trim().strip_prefix("sccache ") {
         Some(version) if out.ok() => Ok(version.to_string()),
-        _ if out.ok() => Err(format!("`--version` printed {:?}, not sccache", out.stdout.trim())),
+        _ if out.ok() => Err(format!(
+            "`--version` printed {:?}, not sccache",
+            out.stdout.trim()
+        )),
         _ => Err(out.why()),
     }
 }
@@ -301,24 +399,50 @@ fn examine(path: &Path) -> Result<String, String> {
 pub fn requested_backend(host: &HostEnv) -> (Backend, Vec<String>) {
     let mut notices = Vec::new();
     for (kind, vars) in REMOTE_BACKENDS {
-        if let Some(var) = vars.iter().find(|v| host.var(v).is_some_and(|x| !x.is_empty())) {
-            let health = matches!(*kind, "redis" | "memcached").then(|| tcp_address(host.var(var).unwrap())).flatten();
+        if let Some(var) = vars
+            .iter()
+            .find(|v| host.var(v).is_some_and(|x| !x.is_empty()))
+        {
+            let health = matches!(*kind, "redis" | "memcached")
+                .then(|| tcp_address(host.var(var).unwrap()))
+                .flatten();
             return (Backend::Remote { kind, health }, notices);
         }
     }
-    let gha_enabled = host.var("SCCACHE_GHA_ENABLED").is_some_and(|v| matches!(v, "on" | "true" | "1"));
-    let missing: Vec<&str> = GHA_VARS.iter().copied().filter(|v| host.var(v).is_none_or(str::is_empty)).collect();
+    let gha_enabled = host
+        .var("SCCACHE_GHA_ENABLED")
+        .is_some_and(|v| matches!(v, "on" | "true" | "1"));
+    let missing: Vec<&str> = GHA_VARS
+        .iter()
+        .copied()
+        .filter(|v| host.var(v).is_none_or(str::is_empty))
+        .collect();
     if gha_enabled && missing.is_empty() {
-        return (Backend::Remote { kind: "gha", health: None }, notices);
+        return (
+            Backend::Remote {
+                kind: "gha",
+                health: None,
+            },
+            notices,
+        );
     }
     if gha_enabled || missing.len() < GHA_VARS.len() {
         notices.push(format!(
             "GitHub Actions cache not used: {} missing{}; using local disk",
             missing.join(", "),
-            if gha_enabled { "" } else { " and SCCACHE_GHA_ENABLED is not on" }
+            if gha_enabled {
+                ""
+            } else {
+                " and SCCACHE_GHA_ENABLED is not on"
+            }
         ));
     }
-    (Backend::Local { dir: local_dir(host) }, notices)
+    (
+        Backend::Local {
+            dir: local_dir(host),
+        },
+        notices,
+    )
 }
 
 /// `SCCACHE_DIR`, else a stable per-user directory (the one CI persists).
@@ -335,14 +459,21 @@ pub fn compile_env(wrapper: Option<&Path>, backend: &Backend) -> Vec<(String, Op
     let set = |k: &str, v: &str| (k.to_string(), Some(v.to_string()));
     let unset = |k: &str| (k.to_string(), None);
     let wrapper_value = wrapper.map(|p| p.display().to_string()).unwrap_or_default();
-    let mut env = vec![set("RUSTC_WRAPPER", &wrapper_value), unset("CARGO_BUILD_RUSTC_WRAPPER")];
+    let mut env = vec![
+        set("RUSTC_WRAPPER", &wrapper_value),
+        unset("CARGO_BUILD_RUSTC_WRAPPER"),
+    ];
     match backend {
         Backend::Disabled => {}
         Backend::Local { dir } => {
             env.push(set("CARGO_INCREMENTAL", "0"));
             env.push(set("SCCACHE_DIR", &dir.display().to_string()));
             // A fallen-back build must not reach the remote backend through a restarted server.
-            env.extend(REMOTE_BACKENDS.iter().flat_map(|(_, vars)| vars.iter().map(|v| unset(v))));
+            env.extend(
+                REMOTE_BACKENDS
+                    .iter()
+                    .flat_map(|(_, vars)| vars.iter().map(|v| unset(v))),
+            );
             env.push(unset("SCCACHE_GHA_ENABLED"));
         }
         Backend::Remote { kind, .. } => {
@@ -373,13 +504,19 @@ fn probe(wrapper: &Path, backend: &Backend, port: &str, dry_run: bool) -> Result
     let env = compile_env(Some(wrapper), backend);
     let _ = bounded::run(wrapper, &["--stop-server"], &env, VERSION_TIMEOUT);
     kill_servers(port);
-    let started = bounded::run(wrapper, &["--start-server"], &env, START_TIMEOUT).map_err(|e| format!("{e:#}"))?;
+    let started = bounded::run(wrapper, &["--start-server"], &env, START_TIMEOUT)
+        .map_err(|e| format!("{e:#}"))?;
     if !started.ok() {
         kill_servers(port);
         return Err(started.why());
     }
-    let stats = bounded::run(wrapper, &["--show-stats", "--stats-format=json"], &env, STATS_TIMEOUT)
-        .map_err(|e| format!("{e:#}"))?;
+    let stats = bounded::run(
+        wrapper,
+        &["--show-stats", "--stats-format=json"],
+        &env,
+        STATS_TIMEOUT,
+    )
+    .map_err(|e| format!("{e:#}"))?;
     if !stats.ok() || Stats::parse(&stats.stdout).is_none() {
         kill_servers(port);
         return Err(format!("the server does not answer: {}", stats.why()));
@@ -390,17 +527,34 @@ fn probe(wrapper: &Path, backend: &Backend, port: &str, dry_run: bool) -> Result
 /// Kill sccache servers listening on `port`, found by their environment (a server that failed to reach
 /// its backend still runs detached for ~10 s and can hold the port).
 pub fn kill_servers(port: &str) {
-    let Ok(entries) = fs::read_dir("/proc") else { return };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
     for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(environ) = fs::read(entry.path().join("environ")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
         let vars: BTreeMap<&[u8], &[u8]> = environ
             .split(|b| *b == 0)
-            .filter_map(|kv| kv.iter().position(|b| *b == b'=').map(|i| (&kv[..i], &kv[i + 1..])))
+            .filter_map(|kv| {
+                kv.iter()
+                    .position(|b| *b == b'=')
+                    .map(|i| (&kv[..i], &kv[i + 1..]))
+            })
             .collect();
-        let server_port = vars.get(&b"SCCACHE_SERVER_PORT"[..]).copied().unwrap_or(DEFAULT_PORT.as_bytes());
-        if vars.get(&b"SCCACHE_START_SERVER"[..]) == Some(&&b"1"[..]) && server_port == port.as_bytes() {
-            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let server_port = vars
+            .get(&b"SCCACHE_SERVER_PORT"[..])
+            .copied()
+            .unwrap_or(DEFAULT_PORT.as_bytes());
+        if vars.get(&b"SCCACHE_START_SERVER"[..]) == Some(&&b"1"[..])
+            && server_port == port.as_bytes()
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
     }
 }
@@ -413,7 +567,11 @@ pub fn tcp_address(endpoint: &str) -> Option<String> {
     if hostport.is_empty() {
         return None;
     }
-    let default_port = if scheme.starts_with("redis") { "6379" } else { "11211" };
+    let default_port = if scheme.starts_with("redis") {
+        "6379"
+    } else {
+        "11211"
+    };
     Some(match hostport.rsplit_once(':') {
         Some((_, port)) if port.parse::<u16>().is_ok() => hostport.to_string(),
         _ => format!("{hostport}:{default_port}"),
@@ -456,7 +614,9 @@ impl Stats {
     /// Counters accumulate over the server's life: a job's share is the difference.
     pub fn since(self, before: Stats) -> Stats {
         Stats {
-            compile_requests: self.compile_requests.saturating_sub(before.compile_requests),
+            compile_requests: self
+                .compile_requests
+                .saturating_sub(before.compile_requests),
             hits: self.hits.saturating_sub(before.hits),
             misses: self.misses.saturating_sub(before.misses),
             not_cacheable: self.not_cacheable.saturating_sub(before.not_cacheable),
@@ -476,18 +636,55 @@ mod tests {
     use super::*;
 
     fn env_of(setup: &[(String, Option<String>)], name: &str) -> Option<Option<String>> {
-        setup.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        setup
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 
     #[test]
     fn backend_table() {
-        let cases: &[(&[(&str, &str)], &str, Option<&str>, bool)] = &[
+        // (environment, backend kind, health address, notice expected)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<&'a str>, bool);
+        let cases: &[Case] = &[
             (&[("HOME", "/h")], "local", None, false),
-            (&[("HOME", "/h"), ("SCCACHE_REDIS_ENDPOINT", "redis://:pw@10.0.0.9")], "redis", Some("10.0.0.9:6379"), false),
-            (&[("HOME", "/h"), ("SCCACHE_REDIS_ENDPOINT", "redis://127.0.0.1:7001/0")], "redis", Some("127.0.0.1:7001"), false),
-            (&[("HOME", "/h"), ("SCCACHE_BUCKET", "b")], "s3", None, false),
-            (&[("HOME", "/h"), ("SCCACHE_WEBDAV_ENDPOINT", "https://dav")], "webdav", None, false),
-            (&[("HOME", "/h"), ("SCCACHE_GCS_BUCKET", "b")], "gcs", None, false),
+            (
+                &[
+                    ("HOME", "/h"),
+                    ("SCCACHE_REDIS_ENDPOINT", "redis://:pw@10.0.0.9"),
+                ],
+                "redis",
+                Some("10.0.0.9:6379"),
+                false,
+            ),
+            (
+                &[
+                    ("HOME", "/h"),
+                    ("SCCACHE_REDIS_ENDPOINT", "redis://127.0.0.1:7001/0"),
+                ],
+                "redis",
+                Some("127.0.0.1:7001"),
+                false,
+            ),
+            (
+                &[("HOME", "/h"), ("SCCACHE_BUCKET", "b")],
+                "s3",
+                None,
+                false,
+            ),
+            (
+                &[("HOME", "/h"), ("SCCACHE_WEBDAV_ENDPOINT", "https://dav")],
+                "webdav",
+                None,
+                false,
+            ),
+            (
+                &[("HOME", "/h"), ("SCCACHE_GCS_BUCKET", "b")],
+                "gcs",
+                None,
+                false,
+            ),
             (
                 &[
                     ("HOME", "/h"),
@@ -501,8 +698,22 @@ mod tests {
                 false,
             ),
             // Partly present: local disk, and a notice naming what is missing.
-            (&[("HOME", "/h"), ("SCCACHE_GHA_ENABLED", "on"), ("ACTIONS_RESULTS_URL", "u")], "local", None, true),
-            (&[("HOME", "/h"), ("ACTIONS_RUNTIME_TOKEN", "t")], "local", None, true),
+            (
+                &[
+                    ("HOME", "/h"),
+                    ("SCCACHE_GHA_ENABLED", "on"),
+                    ("ACTIONS_RESULTS_URL", "u"),
+                ],
+                "local",
+                None,
+                true,
+            ),
+            (
+                &[("HOME", "/h"), ("ACTIONS_RUNTIME_TOKEN", "t")],
+                "local",
+                None,
+                true,
+            ),
         ];
         for (vars, kind, health, noticed) in cases {
             let (backend, notices) = requested_backend(&HostEnv::fixture(vars));
@@ -512,29 +723,65 @@ mod tests {
             }
             assert_eq!(!notices.is_empty(), *noticed, "{vars:?}: {notices:?}");
         }
-        let (_, notices) =
-            requested_backend(&HostEnv::fixture(&[("SCCACHE_GHA_ENABLED", "on"), ("ACTIONS_RESULTS_URL", "u")]));
-        assert!(notices[0].contains("ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2 missing"), "{notices:?}");
+        let (_, notices) = requested_backend(&HostEnv::fixture(&[
+            ("SCCACHE_GHA_ENABLED", "on"),
+            ("ACTIONS_RESULTS_URL", "u"),
+        ]));
+        assert!(
+            notices[0].contains("ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2 missing"),
+            "{notices:?}"
+        );
     }
 
     #[test]
     fn compile_env_table() {
         let wrapper = Path::new("/t/venv/bin/sccache");
-        let local = Backend::Local { dir: "/h/.cache/sccache".into() };
-        let redis = Backend::Remote { kind: "redis", health: None };
+        let local = Backend::Local {
+            dir: "/h/.cache/sccache".into(),
+        };
+        let redis = Backend::Remote {
+            kind: "redis",
+            health: None,
+        };
         // (wrapper, backend, RUSTC_WRAPPER, CARGO_INCREMENTAL, SCCACHE_DIR, SCCACHE_REDIS_ENDPOINT)
         let cases = [
             (None, &Backend::Disabled, Some(Some("")), None, None, None),
-            (Some(wrapper), &local, Some(Some("/t/venv/bin/sccache")), Some(Some("0")), Some(Some("/h/.cache/sccache")), Some(None)),
-            (Some(wrapper), &redis, Some(Some("/t/venv/bin/sccache")), Some(Some("0")), None, None),
+            (
+                Some(wrapper),
+                &local,
+                Some(Some("/t/venv/bin/sccache")),
+                Some(Some("0")),
+                Some(Some("/h/.cache/sccache")),
+                Some(None),
+            ),
+            (
+                Some(wrapper),
+                &redis,
+                Some(Some("/t/venv/bin/sccache")),
+                Some(Some("0")),
+                None,
+                None,
+            ),
         ];
         for (wrapper, backend, rustc_wrapper, incremental, dir, redis_var) in cases {
             let env = compile_env(wrapper, backend);
             let owned = |o: Option<Option<&str>>| o.map(|v| v.map(str::to_string));
-            assert_eq!(env_of(&env, "RUSTC_WRAPPER"), owned(rustc_wrapper), "{backend:?}");
-            assert_eq!(env_of(&env, "CARGO_INCREMENTAL"), owned(incremental), "{backend:?}");
+            assert_eq!(
+                env_of(&env, "RUSTC_WRAPPER"),
+                owned(rustc_wrapper),
+                "{backend:?}"
+            );
+            assert_eq!(
+                env_of(&env, "CARGO_INCREMENTAL"),
+                owned(incremental),
+                "{backend:?}"
+            );
             assert_eq!(env_of(&env, "SCCACHE_DIR"), owned(dir), "{backend:?}");
-            assert_eq!(env_of(&env, "SCCACHE_REDIS_ENDPOINT"), owned(redis_var), "{backend:?}");
+            assert_eq!(
+                env_of(&env, "SCCACHE_REDIS_ENDPOINT"),
+                owned(redis_var),
+                "{backend:?}"
+            );
             assert_eq!(env_of(&env, "CARGO_BUILD_RUSTC_WRAPPER"), Some(None));
         }
     }
@@ -542,8 +789,15 @@ mod tests {
     #[test]
     fn candidates_in_order_explicit_pinned_path() {
         let host = HostEnv::fixture(&[("PATH", "/nonexistent")]);
-        let global = Global { dry_run: false, cache: None, sccache: Some("/opt/sccache".into()) };
-        let sources: Vec<_> = candidate_paths(&global, &host).into_iter().map(|(s, _)| s).collect();
+        let global = Global {
+            dry_run: false,
+            cache: None,
+            sccache: Some("/opt/sccache".into()),
+        };
+        let sources: Vec<_> = candidate_paths(&global, &host)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         assert_eq!(sources, ["--sccache", "pinned"]);
     }
 
@@ -553,8 +807,23 @@ mod tests {
             "cache_hits":{"counts":{"Rust":20,"C/C++":1}},"cache_misses":{"counts":{"Rust":7}},
             "cache_errors":{"counts":{}},"cache_read_errors":1,"cache_write_errors":2,"cache_timeouts":0}}"#;
         let after = Stats::parse(json).unwrap();
-        assert_eq!(after, Stats { compile_requests: 40, hits: 21, misses: 7, not_cacheable: 12, errors: 3 });
-        let before = Stats { compile_requests: 10, hits: 1, misses: 7, not_cacheable: 2, errors: 0 };
+        assert_eq!(
+            after,
+            Stats {
+                compile_requests: 40,
+                hits: 21,
+                misses: 7,
+                not_cacheable: 12,
+                errors: 3
+            }
+        );
+        let before = Stats {
+            compile_requests: 10,
+            hits: 1,
+            misses: 7,
+            not_cacheable: 2,
+            errors: 0,
+        };
         let delta = after.since(before);
         assert_eq!(delta.hit_rate(), Some(1.0));
         assert_eq!(Stats::default().hit_rate(), None);

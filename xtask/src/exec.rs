@@ -36,7 +36,13 @@ impl Executor {
                 println!("::add-mask::{secret}");
             }
         }
-        Executor { dry_run, github, secrets, cache: None, uncached_override: None }
+        Executor {
+            dry_run,
+            github,
+            secrets,
+            cache: None,
+            uncached_override: None,
+        }
     }
 
     pub fn mask(&self, text: &str) -> String {
@@ -99,20 +105,28 @@ impl Executor {
             Action::Run(cmd) => self.run_cmd(cmd),
             Action::CleanDir(dir) => {
                 if dir.exists() {
-                    fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+                    fs::remove_dir_all(dir)
+                        .with_context(|| format!("removing {}", dir.display()))?;
                 }
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
             }
             Action::CopyInto { files, dir } => {
                 fs::create_dir_all(dir)?;
                 for file in files {
-                    let name = file.file_name().context("copying a path without a file name")?;
-                    fs::copy(file, dir.join(name))
-                        .with_context(|| format!("copying {} into {}", file.display(), dir.display()))?;
+                    let name = file
+                        .file_name()
+                        .context("copying a path without a file name")?;
+                    fs::copy(file, dir.join(name)).with_context(|| {
+                        format!("copying {} into {}", file.display(), dir.display())
+                    })?;
                 }
                 Ok(())
             }
-            Action::WriteFile { path, contents, executable } => {
+            Action::WriteFile {
+                path,
+                contents,
+                executable,
+            } => {
                 if let Some(parent) = path.parent() {
                     fs::create_dir_all(parent)?;
                 }
@@ -123,7 +137,8 @@ impl Executor {
                 Ok(())
             }
             Action::CheckGlibc { path, max_minor } => {
-                let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let bytes =
+                    fs::read(path).with_context(|| format!("reading {}", path.display()))?;
                 match newest_glibc(&bytes) {
                     Some(minor) if minor > *max_minor => bail!(
                         "{} needs GLIBC_2.{minor}, newer than the GLIBC_2.{max_minor} the artifacts promise \
@@ -131,7 +146,9 @@ impl Executor {
                         path.display()
                     ),
                     found => {
-                        let found = found.map_or("no GLIBC_ symbol".into(), |m| format!("at most GLIBC_2.{m}"));
+                        let found = found.map_or("no GLIBC_ symbol".into(), |m| {
+                            format!("at most GLIBC_2.{m}")
+                        });
                         println!("{}: needs {found}", path.display());
                         Ok(())
                     }
@@ -148,20 +165,27 @@ impl Executor {
             env.extend(uncached.iter().cloned());
         }
         let watched = match self.cache.as_ref().map(|c| &c.backend) {
-            Some(Backend::Remote { health: Some(addr), .. }) if cmd.compiles && !self.degraded() => Some(addr.clone()),
+            Some(Backend::Remote {
+                health: Some(addr), ..
+            }) if cmd.compiles && !self.degraded() => Some(addr.clone()),
             _ => None,
         };
         let outcome = self.spawn_and_wait(cmd, &env, watched.as_deref())?;
         match outcome {
             Outcome::Exited { ok: true, stdout } => check_stdout(cmd, &stdout),
-            Outcome::Exited { ok: false, .. } => bail!("{} exited unsuccessfully", cmd.program.display()),
+            Outcome::Exited { ok: false, .. } => {
+                bail!("{} exited unsuccessfully", cmd.program.display())
+            }
             Outcome::BackendDied => {
                 let uncached = crate::cache::compile_env(None, &Backend::Disabled);
                 env.extend(uncached.iter().cloned());
                 self.uncached_override = Some(uncached);
                 match self.spawn_and_wait(cmd, &env, None)? {
                     Outcome::Exited { ok: true, stdout } => check_stdout(cmd, &stdout),
-                    _ => bail!("{} exited unsuccessfully (uncached retry)", cmd.program.display()),
+                    _ => bail!(
+                        "{} exited unsuccessfully (uncached retry)",
+                        cmd.program.display()
+                    ),
                 }
             }
         }
@@ -174,14 +198,27 @@ impl Executor {
         watched: Option<&str>,
     ) -> Result<Outcome> {
         let mut command = Command::new(&cmd.program);
-        command.args(&cmd.args).current_dir(&cmd.cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+            .args(&cmd.args)
+            .current_dir(&cmd.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         bounded::apply_env(&mut command, env);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot run {} in {}", cmd.program.display(), cmd.cwd.display()))?;
+        let mut child = command.spawn().with_context(|| {
+            format!(
+                "cannot run {} in {}",
+                cmd.program.display(),
+                cmd.cwd.display()
+            )
+        })?;
         let captured = Arc::new(Mutex::new(String::new()));
         let copiers = [
-            self.copy_lines(child.stdout.take().unwrap(), false, cmd.expect_stdout.is_some().then(|| captured.clone())),
+            self.copy_lines(
+                child.stdout.take().unwrap(),
+                false,
+                cmd.expect_stdout.is_some().then(|| captured.clone()),
+            ),
             self.copy_lines(child.stderr.take().unwrap(), true, None),
         ];
         let died = match watched {
@@ -196,7 +233,10 @@ impl Executor {
             return Ok(Outcome::BackendDied);
         }
         let stdout = captured.lock().unwrap().clone();
-        Ok(Outcome::Exited { ok: status.success(), stdout })
+        Ok(Outcome::Exited {
+            ok: status.success(),
+            stdout,
+        })
     }
 
     /// Poll the backend while the build runs; if it stops answering, kill the sccache server so the stuck
@@ -265,7 +305,9 @@ fn check_stdout(cmd: &Cmd, stdout: &str) -> Result<()> {
 }
 
 fn reachable(addr: &str) -> bool {
-    let Ok(mut addrs) = addr.to_socket_addrs() else { return false };
+    let Ok(mut addrs) = addr.to_socket_addrs() else {
+        return false;
+    };
     addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
 }
 
@@ -277,7 +319,11 @@ pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
     let mut i = 0;
     while let Some(pos) = bytes[i..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
         let start = i + pos + NEEDLE.len();
-        let digits: Vec<u8> = bytes[start..].iter().copied().take_while(u8::is_ascii_digit).collect();
+        let digits: Vec<u8> = bytes[start..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
         if let Ok(minor) = std::str::from_utf8(&digits).unwrap_or("").parse::<u32>() {
             newest = newest.max(Some(minor));
         }
@@ -292,7 +338,10 @@ mod tests {
 
     #[test]
     fn glibc_scan() {
-        assert_eq!(newest_glibc(b"\0GLIBC_2.2.5\0GLIBC_2.14\0GLIBC_2.3\0"), Some(14));
+        assert_eq!(
+            newest_glibc(b"\0GLIBC_2.2.5\0GLIBC_2.14\0GLIBC_2.3\0"),
+            Some(14)
+        );
         assert_eq!(newest_glibc(b"\0GLIBC_2.34\0GLIBC_2.17\0"), Some(34));
         assert_eq!(newest_glibc(b"no versions here"), None);
     }

@@ -104,8 +104,8 @@ mod tests {
 
     #[test]
     fn global_flags_go_after_the_job() {
-        let flags =
-            Xtask::try_parse_from(["xtask", "build-wheels", "--dry-run", "--cache", "off"]).unwrap();
+        let flags = Xtask::try_parse_from(["xtask", "build-wheels", "--dry-run", "--cache", "off"])
+            .unwrap();
         assert!(flags.global.dry_run);
         assert_eq!(flags.global.cache, Some(CacheMode::Off));
         assert!(matches!(flags.job, Job::BuildWheels));

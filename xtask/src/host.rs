@@ -31,7 +31,8 @@ impl HostEnv {
     pub fn probe(root: &Path) -> HostEnv {
         let vars: BTreeMap<String, String> = std::env::vars().collect();
         let tools = Tools::locate(&vars);
-        let find = |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
+        let find =
+            |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
         HostEnv {
             root: root.to_path_buf(),
             tools_state: ToolsState::probe(&tools),
@@ -81,7 +82,9 @@ impl HostEnv {
 fn workspace_version(manifest: &Path) -> Option<String> {
     let text = std::fs::read_to_string(manifest).ok()?;
     let section = text.split("[workspace.package]").nth(1)?;
-    let line = section.lines().find(|l| l.trim_start().starts_with("version"))?;
+    let line = section
+        .lines()
+        .find(|l| l.trim_start().starts_with("version"))?;
     Some(line.split('"').nth(1)?.to_string())
 }
 
@@ -91,18 +94,25 @@ pub fn find_on_path(name: &str, path: &str) -> Option<PathBuf> {
         let p = PathBuf::from(name);
         return p.is_file().then(|| std::path::absolute(&p).unwrap_or(p));
     }
-    std::env::split_paths(path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// npm writes node_modules/.package-lock.json on install; it is older than the lockfile when stale.
 fn node_modules_current(dir: &Path) -> bool {
     let modified = |p: PathBuf| p.metadata().and_then(|m| m.modified()).ok();
-    match (modified(dir.join("node_modules/.package-lock.json")), modified(dir.join("package-lock.json"))) {
+    match (
+        modified(dir.join("node_modules/.package-lock.json")),
+        modified(dir.join("package-lock.json")),
+    ) {
         (Some(installed), Some(lock)) => installed >= lock,
         _ => false,
     }
@@ -112,13 +122,22 @@ fn node_modules_current(dir: &Path) -> bool {
 impl HostEnv {
     /// A host with everything installed, for plan tests.
     pub fn fixture(vars: &[(&str, &str)]) -> HostEnv {
-        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let tools = Tools { dir: PathBuf::from("/home/u/.cache/boxspec-xtask/tools") };
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let tools = Tools {
+            dir: PathBuf::from("/home/u/.cache/boxspec-xtask/tools"),
+        };
         HostEnv {
             root: PathBuf::from("/src/boxspec"),
             vars,
             tools,
-            tools_state: ToolsState { venv_exists: true, venv_current: true, linker_current: true },
+            tools_state: ToolsState {
+                venv_exists: true,
+                venv_current: true,
+                linker_current: true,
+            },
             node_modules_current: true,
             python3: Some(PathBuf::from("/usr/bin/python3")),
             node: Some(PathBuf::from("/usr/bin/node")),

@@ -16,10 +16,20 @@ pub enum Action {
     /// Delete (if present) and recreate a directory.
     CleanDir(PathBuf),
     /// Copy files into a directory, keeping their names.
-    CopyInto { files: Vec<PathBuf>, dir: PathBuf },
-    WriteFile { path: PathBuf, contents: String, executable: bool },
+    CopyInto {
+        files: Vec<PathBuf>,
+        dir: PathBuf,
+    },
+    WriteFile {
+        path: PathBuf,
+        contents: String,
+        executable: bool,
+    },
     /// Fail unless the ELF file needs no `GLIBC_` symbol version newer than 2.`max_minor`.
-    CheckGlibc { path: PathBuf, max_minor: u32 },
+    CheckGlibc {
+        path: PathBuf,
+        max_minor: u32,
+    },
 }
 
 /// One child process. The environment is the driver's own plus `env`: `Some` sets, `None` removes.
@@ -46,7 +56,11 @@ impl Expect {
         match self {
             Expect::Is(want) if stdout.trim() == want.trim() => Ok(()),
             Expect::Contains(want) if stdout.contains(want.as_str()) => Ok(()),
-            Expect::Is(want) => Err(format!("printed {:?}, expected {:?}", stdout.trim(), want.trim())),
+            Expect::Is(want) => Err(format!(
+                "printed {:?}, expected {:?}",
+                stdout.trim(),
+                want.trim()
+            )),
             Expect::Contains(want) => Err(format!("did not print {want:?}")),
         }
     }
@@ -111,18 +125,32 @@ impl Cmd {
     }
 
     pub fn into_step(self, name: impl Into<String>) -> Step {
-        Step { name: name.into(), action: Action::Run(self) }
+        Step {
+            name: name.into(),
+            action: Action::Run(self),
+        }
     }
 }
 
 impl Step {
     pub fn new(name: impl Into<String>, action: Action) -> Step {
-        Step { name: name.into(), action }
+        Step {
+            name: name.into(),
+            action,
+        }
     }
 }
 
 /// Values of variables with these words in their names are never printed.
-const SECRET_WORDS: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL", "AUTH", "CONNECTION_STRING"];
+const SECRET_WORDS: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "KEY",
+    "CREDENTIAL",
+    "AUTH",
+    "CONNECTION_STRING",
+];
 
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
@@ -174,14 +202,23 @@ impl fmt::Display for Step {
             Action::CleanDir(dir) => writeln!(f, "[{}] clean {}", self.name, dir.display()),
             Action::CopyInto { files, dir } => {
                 writeln!(f, "[{}] copy into {}", self.name, dir.display())?;
-                files.iter().try_for_each(|p| writeln!(f, "    {}", p.display()))
+                files
+                    .iter()
+                    .try_for_each(|p| writeln!(f, "    {}", p.display()))
             }
-            Action::WriteFile { path, executable, .. } => {
+            Action::WriteFile {
+                path, executable, ..
+            } => {
                 let mode = if *executable { " (executable)" } else { "" };
                 writeln!(f, "[{}] write {}{mode}", self.name, path.display())
             }
             Action::CheckGlibc { path, max_minor } => {
-                writeln!(f, "[{}] check {} needs at most GLIBC_2.{max_minor}", self.name, path.display())
+                writeln!(
+                    f,
+                    "[{}] check {} needs at most GLIBC_2.{max_minor}",
+                    self.name,
+                    path.display()
+                )
             }
         }
     }
@@ -205,13 +242,20 @@ pub fn secret_values(vars: &std::collections::BTreeMap<String, String>) -> Vec<S
 }
 
 pub fn mask_text(text: &str, secrets: &[String]) -> String {
-    secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "***"))
+    secrets.iter().fold(text.to_string(), |text, secret| {
+        text.replace(secret.as_str(), "***")
+    })
 }
 
 fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -223,9 +267,21 @@ mod tests {
         let cases = [
             ("ACTIONS_RUNTIME_TOKEN", "abc", "***"),
             ("AWS_SECRET_ACCESS_KEY", "abc", "***"),
-            ("SCCACHE_REDIS_ENDPOINT", "redis://:hunter2@10.0.0.1:6379", "redis://:***@10.0.0.1:6379"),
-            ("SCCACHE_REDIS_ENDPOINT", "redis://bob:pw@h/0", "redis://bob:***@h/0"),
-            ("SCCACHE_REDIS_ENDPOINT", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            (
+                "SCCACHE_REDIS_ENDPOINT",
+                "redis://:hunter2@10.0.0.1:6379",
+                "redis://:***@10.0.0.1:6379",
+            ),
+            (
+                "SCCACHE_REDIS_ENDPOINT",
+                "redis://bob:pw@h/0",
+                "redis://bob:***@h/0",
+            ),
+            (
+                "SCCACHE_REDIS_ENDPOINT",
+                "redis://127.0.0.1:6379",
+                "redis://127.0.0.1:6379",
+            ),
             ("SCCACHE_WEBDAV_ENDPOINT", "https://h/p@x", "https://h/p@x"),
             ("RUSTC_WRAPPER", "", ""),
         ];
@@ -241,11 +297,17 @@ mod tests {
             ("ACTIONS_RUNTIME_TOKEN", "tok-123"),
             ("HOME", "/home/u"),
         ];
-        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let secrets = secret_values(&vars);
         assert_eq!(secrets, ["tok-123", "hunter2"]);
         let text = "error: connect redis://:hunter2@h:1 with tok-123 in /home/u";
-        assert_eq!(mask_text(text, &secrets), "error: connect redis://:***@h:1 with *** in /home/u");
+        assert_eq!(
+            mask_text(text, &secrets),
+            "error: connect redis://:***@h:1 with *** in /home/u"
+        );
     }
 
     #[test]
@@ -256,7 +318,10 @@ mod tests {
             .args(["build"])
             .into_step("build");
         let text = step.to_string();
-        assert!(!text.contains("hunter2") && !text.contains("tok-123"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("tok-123"),
+            "{text}"
+        );
         assert!(text.contains("ACTIONS_RUNTIME_TOKEN='***'"), "{text}");
     }
 }

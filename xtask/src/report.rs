@@ -38,7 +38,9 @@ impl JobReport {
 
     fn cells(&self) -> [String; 9] {
         let s = self.stats.unwrap_or_default();
-        let rate = s.hit_rate().map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
+        let rate = s
+            .hit_rate()
+            .map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
         [
             self.job.clone(),
             self.mode.clone(),
@@ -53,14 +55,37 @@ impl JobReport {
     }
 }
 
-const HEADERS: [&str; 9] = ["job", "mode", "backend", "decision", "requests", "hits", "misses", "not cacheable", "hit rate"];
+const HEADERS: [&str; 9] = [
+    "job",
+    "mode",
+    "backend",
+    "decision",
+    "requests",
+    "hits",
+    "misses",
+    "not cacheable",
+    "hit rate",
+];
 
 pub fn table(reports: &[JobReport]) -> String {
     let rows: Vec<[String; 9]> = reports.iter().map(JobReport::cells).collect();
-    let width = |i: usize| rows.iter().map(|r| r[i].len()).chain([HEADERS[i].len()]).max().unwrap_or(0);
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].len())
+            .chain([HEADERS[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
     let widths: Vec<usize> = (0..HEADERS.len()).map(width).collect();
     let line = |cells: Vec<&str>| {
-        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
     };
     let mut out = line(HEADERS.to_vec());
     for row in &rows {
@@ -71,7 +96,11 @@ pub fn table(reports: &[JobReport]) -> String {
 }
 
 pub fn markdown(reports: &[JobReport]) -> String {
-    let mut out = format!("### Compiler cache\n\n| {} |\n|{}\n", HEADERS.join(" | "), "---|".repeat(HEADERS.len()));
+    let mut out = format!(
+        "### Compiler cache\n\n| {} |\n|{}\n",
+        HEADERS.join(" | "),
+        "---|".repeat(HEADERS.len())
+    );
     for report in reports {
         out.push_str(&format!("| {} |\n", report.cells().join(" | ")));
     }
@@ -101,15 +130,31 @@ mod tests {
     use super::*;
 
     fn report(job: &str, hits: u64) -> JobReport {
-        let stats = Stats { compile_requests: 10, hits, misses: 4 - hits, not_cacheable: 6, errors: 0 };
-        JobReport { job: job.into(), mode: "auto".into(), backend: "local".into(), decision_ms: 12, stats: Some(stats) }
+        let stats = Stats {
+            compile_requests: 10,
+            hits,
+            misses: 4 - hits,
+            not_cacheable: 6,
+            errors: 0,
+        };
+        JobReport {
+            job: job.into(),
+            mode: "auto".into(),
+            backend: "local".into(),
+            decision_ms: 12,
+            stats: Some(stats),
+        }
     }
 
     #[test]
     fn json_shape_and_merge() {
         let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
         let path = dir.join("cache-report.json");
-        merge_into(&path, &[report("build-runtime", 1), report("build-node", 2)]).unwrap();
+        merge_into(
+            &path,
+            &[report("build-runtime", 1), report("build-node", 2)],
+        )
+        .unwrap();
         merge_into(&path, &[report("build-runtime", 3)]).unwrap();
         let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         let jobs = v["jobs"].as_array().unwrap();
@@ -117,7 +162,15 @@ mod tests {
         assert_eq!(jobs[0]["job"], "build-node");
         assert_eq!(jobs[1]["hits"], 3);
         assert_eq!(jobs[1]["hit_rate"], 0.75);
-        for key in ["mode", "backend", "decision_ms", "compile_requests", "misses", "not_cacheable", "errors"] {
+        for key in [
+            "mode",
+            "backend",
+            "decision_ms",
+            "compile_requests",
+            "misses",
+            "not_cacheable",
+            "errors",
+        ] {
             assert!(jobs[1].get(key).is_some(), "{key}");
         }
         fs::remove_dir_all(dir).unwrap();
@@ -129,6 +182,12 @@ mod tests {
         let text = table(&reports);
         assert_eq!(text.lines().count(), 3);
         assert!(text.contains("100.0 %") && text.contains("0.0 %"), "{text}");
-        assert_eq!(markdown(&reports).lines().filter(|l| l.starts_with("| build-")).count(), 2);
+        assert_eq!(
+            markdown(&reports)
+                .lines()
+                .filter(|l| l.starts_with("| build-"))
+                .count(),
+            2
+        );
     }
 }

@@ -82,7 +82,10 @@ pub fn user_cache_dir(vars: &BTreeMap<String, String>) -> PathBuf {
 }
 
 pub fn requirements() -> String {
-    PYTHON_TOOLS.iter().map(|(name, version)| format!("{name}=={version}\n")).collect()
+    PYTHON_TOOLS
+        .iter()
+        .map(|(name, version)| format!("{name}=={version}\n"))
+        .collect()
 }
 
 /// What is missing of the tools, as steps. Empty when everything is in place (second runs reinstall nothing).
@@ -92,28 +95,50 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
         let pin_list = tools.dir.join("requirements.txt");
         steps.push(Step::new(
             "tools: pin list",
-            Action::WriteFile { path: pin_list.clone(), contents: requirements(), executable: false },
+            Action::WriteFile {
+                path: pin_list.clone(),
+                contents: requirements(),
+                executable: false,
+            },
         ));
         if !state.venv_exists {
             steps.push(
-                Cmd::new(python3, &tools.dir).args(["-m", "venv"]).arg_path(&tools.venv()).into_step("tools: venv"),
+                Cmd::new(python3, &tools.dir)
+                    .args(["-m", "venv"])
+                    .arg_path(&tools.venv())
+                    .into_step("tools: venv"),
             );
         }
         steps.push(
             Cmd::new(tools.bin("python"), &tools.dir)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
                 .arg_path(&pin_list)
                 .into_step("tools: pip install"),
         );
         steps.push(Step::new(
             "tools: stamp",
-            Action::WriteFile { path: tools.stamp(), contents: requirements(), executable: false },
+            Action::WriteFile {
+                path: tools.stamp(),
+                contents: requirements(),
+                executable: false,
+            },
         ));
     }
     if !state.linker_current {
         steps.push(Step::new(
             "tools: linker wrapper",
-            Action::WriteFile { path: tools.linker(), contents: tools.linker_script(), executable: true },
+            Action::WriteFile {
+                path: tools.linker(),
+                contents: tools.linker_script(),
+                executable: true,
+            },
         ));
     }
     steps
@@ -148,34 +173,72 @@ mod tests {
     use super::*;
 
     fn tools() -> Tools {
-        Tools { dir: PathBuf::from("/home/u/.cache/boxspec-xtask/tools") }
+        Tools {
+            dir: PathBuf::from("/home/u/.cache/boxspec-xtask/tools"),
+        }
     }
 
     #[test]
     fn bootstrap_installs_only_what_is_missing() {
-        let fresh = ToolsState { venv_exists: false, venv_current: false, linker_current: false };
-        let stale = ToolsState { venv_exists: true, venv_current: false, linker_current: true };
-        let ready = ToolsState { venv_exists: true, venv_current: true, linker_current: true };
+        let fresh = ToolsState {
+            venv_exists: false,
+            venv_current: false,
+            linker_current: false,
+        };
+        let stale = ToolsState {
+            venv_exists: true,
+            venv_current: false,
+            linker_current: true,
+        };
+        let ready = ToolsState {
+            venv_exists: true,
+            venv_current: true,
+            linker_current: true,
+        };
         let names = |state| {
-            bootstrap(&tools(), &state, Path::new("/usr/bin/python3")).into_iter().map(|s| s.name).collect::<Vec<_>>()
+            bootstrap(&tools(), &state, Path::new("/usr/bin/python3"))
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
         };
         assert_eq!(
             names(fresh),
-            ["tools: pin list", "tools: venv", "tools: pip install", "tools: stamp", "tools: linker wrapper"]
+            [
+                "tools: pin list",
+                "tools: venv",
+                "tools: pip install",
+                "tools: stamp",
+                "tools: linker wrapper"
+            ]
         );
-        assert_eq!(names(stale), ["tools: pin list", "tools: pip install", "tools: stamp"]);
+        assert_eq!(
+            names(stale),
+            ["tools: pin list", "tools: pip install", "tools: stamp"]
+        );
         assert!(names(ready).is_empty());
     }
 
     #[test]
     fn tools_dir_is_stable_and_overridable() {
         let vars = |pairs: &[(&str, &str)]| {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
         };
         let cases = [
-            (vars(&[("HOME", "/home/u")]), "/home/u/.cache/boxspec-xtask/tools"),
-            (vars(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]), "/c/boxspec-xtask/tools"),
-            (vars(&[("HOME", "/home/u"), ("XTASK_TOOLS_DIR", "/t")]), "/t"),
+            (
+                vars(&[("HOME", "/home/u")]),
+                "/home/u/.cache/boxspec-xtask/tools",
+            ),
+            (
+                vars(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]),
+                "/c/boxspec-xtask/tools",
+            ),
+            (
+                vars(&[("HOME", "/home/u"), ("XTASK_TOOLS_DIR", "/t")]),
+                "/t",
+            ),
         ];
         for (vars, want) in cases {
             assert_eq!(Tools::locate(&vars).dir, PathBuf::from(want));

@@ -49,7 +49,10 @@ struct Run {
 
 impl Run {
     fn notices(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with("notice: ")).collect()
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("notice: "))
+            .collect()
     }
 
     fn assert_one_notice(&self, needle: &str) {
@@ -71,10 +74,19 @@ impl Drill {
         let port = free_port();
         let env = vec![
             ("SCCACHE_SERVER_PORT".to_string(), port.to_string()),
-            ("SCCACHE_DIR".to_string(), dir.join("sccache").display().to_string()),
+            (
+                "SCCACHE_DIR".to_string(),
+                dir.join("sccache").display().to_string(),
+            ),
             ("SCCACHE_IDLE_TIMEOUT".to_string(), "120".to_string()),
-            ("XTASK_DIST_DIR".to_string(), dir.join("dist").display().to_string()),
-            ("CARGO_TARGET_DIR".to_string(), dir.join("target").display().to_string()),
+            (
+                "XTASK_DIST_DIR".to_string(),
+                dir.join("dist").display().to_string(),
+            ),
+            (
+                "CARGO_TARGET_DIR".to_string(),
+                dir.join("target").display().to_string(),
+            ),
         ];
         Drill { dir, port, env }
     }
@@ -87,16 +99,20 @@ impl Drill {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(XTASK);
-        cmd.arg("check-cache").arg("--manifest-path").arg(self.dir.join("crate/Cargo.toml")).args(args);
+        cmd.arg("check-cache")
+            .arg("--manifest-path")
+            .arg(self.dir.join("crate/Cargo.toml"))
+            .args(args);
         for name in SCRUBBED {
             cmd.env_remove(name);
         }
-        for (k, v) in std::env::vars() {
+        for (k, _) in std::env::vars() {
             if k.starts_with("SCCACHE_") {
                 cmd.env_remove(k);
             }
         }
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -112,14 +128,17 @@ impl Drill {
 
     /// The cache report the last run wrote.
     fn report(&self) -> Value {
-        let text = fs::read_to_string(self.dir.join("dist/cache-report.json")).expect("cache report");
+        let text =
+            fs::read_to_string(self.dir.join("dist/cache-report.json")).expect("cache report");
         let v: Value = serde_json::from_str(&text).unwrap();
         v["jobs"][0].clone()
     }
 
     fn sccache(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(pinned_sccache());
-        cmd.args(args).env("SCCACHE_SERVER_PORT", self.port.to_string()).stdin(Stdio::null());
+        cmd.args(args)
+            .env("SCCACHE_SERVER_PORT", self.port.to_string())
+            .stdin(Stdio::null());
         cmd.output().unwrap()
     }
 
@@ -157,7 +176,9 @@ fn tools_dir() -> PathBuf {
     let home = std::env::var("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache"));
-    std::env::var("XTASK_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|_| home.join("boxspec-xtask/tools"))
+    std::env::var("XTASK_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| home.join("boxspec-xtask/tools"))
 }
 
 fn pinned_sccache() -> PathBuf {
@@ -168,7 +189,8 @@ fn pinned_sccache() -> PathBuf {
 fn tools_installed() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("xtask-drill-bootstrap-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("xtask-drill-bootstrap-{}", std::process::id()));
         copy_dir(&fixture(), &dir);
         let out = Command::new(XTASK)
             .args(["check-cache", "--cache", "off", "--manifest-path"])
@@ -178,7 +200,11 @@ fn tools_installed() {
             .env_remove("RUSTC_WRAPPER")
             .output()
             .unwrap();
-        assert!(out.status.success(), "bootstrap failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "bootstrap failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let _ = fs::remove_dir_all(&dir);
     });
 }
@@ -199,7 +225,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Redis {
@@ -217,7 +247,10 @@ impl Redis {
             .expect("redis-server is not installed: run `bash .ci/run` or `apt-get install redis-server`");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
             thread::sleep(Duration::from_millis(50));
         }
         Redis { child, port }
@@ -252,12 +285,20 @@ fn local_disk_hits_on_the_second_build() {
     assert!(first.ok, "{}", first.stderr);
     assert!(first.notices().is_empty(), "{:?}", first.notices());
     let cold = drill.report();
-    assert_eq!((hits(&cold), cold["misses"].as_u64().unwrap()), (0, 2), "{cold}");
+    assert_eq!(
+        (hits(&cold), cold["misses"].as_u64().unwrap()),
+        (0, 2),
+        "{cold}"
+    );
     drill.clean_target();
     let second = drill.run(&[]);
     assert!(second.ok, "{}", second.stderr);
     let warm = drill.report();
-    assert_eq!((hits(&warm), warm["misses"].as_u64().unwrap()), (2, 0), "{warm}");
+    assert_eq!(
+        (hits(&warm), warm["misses"].as_u64().unwrap()),
+        (2, 0),
+        "{warm}"
+    );
     assert_eq!(warm["backend"], "local");
     assert_eq!(warm["hit_rate"], 1.0);
 }
@@ -277,13 +318,20 @@ fn no_sccache_anywhere_builds_uncached() {
         }
     }
     for name in ["python", "cargo-zigbuild"] {
-        std::os::unix::fs::symlink(real.join("venv/bin").join(name), tools.join("venv/bin").join(name)).unwrap();
+        std::os::unix::fs::symlink(
+            real.join("venv/bin").join(name),
+            tools.join("venv/bin").join(name),
+        )
+        .unwrap();
     }
     let path: Vec<PathBuf> = std::env::split_paths(&std::env::var("PATH").unwrap())
         .filter(|dir| !dir.join("sccache").exists())
         .collect();
     drill.set("XTASK_TOOLS_DIR", tools.display().to_string());
-    drill.set("PATH", std::env::join_paths(path).unwrap().into_string().unwrap());
+    drill.set(
+        "PATH",
+        std::env::join_paths(path).unwrap().into_string().unwrap(),
+    );
     let run = drill.run(&[]);
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("no working sccache");
@@ -306,7 +354,9 @@ fn sccache_that_exits_1_is_refused() {
     let broken = drill.fake_wrapper("fake-sccache", "exit 1");
     let run = drill.run(&["--sccache", &broken]);
     assert!(run.ok, "{}", run.stderr);
-    run.assert_one_notice("is not a working sccache (exit code 1); trying the pinned copy and PATH");
+    run.assert_one_notice(
+        "is not a working sccache (exit code 1); trying the pinned copy and PATH",
+    );
     assert_eq!(drill.report()["backend"], "local");
 }
 
@@ -319,18 +369,32 @@ fn sccache_that_hangs_does_not_hang_the_driver() {
     assert!(run.ok, "{}", run.stderr);
     let notices = run.notices();
     assert_eq!(notices.len(), 2, "{notices:?}");
-    assert!(notices.iter().all(|n| n.contains("no answer within")), "{notices:?}");
-    assert!(drill.report()["decision_ms"].as_u64().unwrap() < 3000, "{}", drill.report());
+    assert!(
+        notices.iter().all(|n| n.contains("no answer within")),
+        "{notices:?}"
+    );
+    assert!(
+        drill.report()["decision_ms"].as_u64().unwrap() < 3000,
+        "{}",
+        drill.report()
+    );
 }
 
 #[test]
 fn redis_with_nothing_listening_falls_back_to_local_disk_fast() {
     let mut drill = Drill::new("redis-dead");
-    drill.set("SCCACHE_REDIS_ENDPOINT", format!("redis://127.0.0.1:{}", free_port()));
+    drill.set(
+        "SCCACHE_REDIS_ENDPOINT",
+        format!("redis://127.0.0.1:{}", free_port()),
+    );
     let run = drill.run(&[]);
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("sccache could not start with the redis backend");
-    assert!(run.notices()[0].contains("falling back to local disk"), "{:?}", run.notices());
+    assert!(
+        run.notices()[0].contains("falling back to local disk"),
+        "{:?}",
+        run.notices()
+    );
     let report = drill.report();
     assert_eq!(report["backend"], "local");
     assert_eq!(report["mode"], "auto (fell back)");
@@ -340,12 +404,23 @@ fn redis_with_nothing_listening_falls_back_to_local_disk_fast() {
 #[test]
 fn require_with_a_broken_cache_fails_fast() {
     let mut drill = Drill::new("require");
-    drill.set("SCCACHE_REDIS_ENDPOINT", format!("redis://127.0.0.1:{}", free_port()));
+    drill.set(
+        "SCCACHE_REDIS_ENDPOINT",
+        format!("redis://127.0.0.1:{}", free_port()),
+    );
     let run = drill.run(&["--cache", "require"]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.seconds < 5.0, "took {:.1}s", run.seconds);
-    assert!(run.stderr.contains("--cache require: sccache could not start with the redis backend"), "{}", run.stderr);
-    assert!(!drill.dir.join("target").exists(), "a required cache that failed must not start the build");
+    assert!(
+        run.stderr
+            .contains("--cache require: sccache could not start with the redis backend"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !drill.dir.join("target").exists(),
+        "a required cache that failed must not start the build"
+    );
 }
 
 #[test]
@@ -363,16 +438,27 @@ fn redis_gives_hits_with_a_fresh_local_state() {
     let second = drill.run(&[]);
     assert!(second.ok, "{}", second.stderr);
     let report = drill.report();
-    assert_eq!((report["backend"].as_str(), hits(&report)), (Some("redis"), 2), "{report}");
+    assert_eq!(
+        (report["backend"].as_str(), hits(&report)),
+        (Some("redis"), 2),
+        "{report}"
+    );
 }
 
 #[test]
 fn redis_dying_mid_build_finishes_uncached() {
     let mut redis = Redis::start();
     let mut drill = Drill::new("redis-dies");
-    drill.set("SCCACHE_REDIS_ENDPOINT", redis.url()).set("FIXTURE_SLEEP_MS", "6000");
+    drill
+        .set("SCCACHE_REDIS_ENDPOINT", redis.url())
+        .set("FIXTURE_SLEEP_MS", "6000");
     let start = Instant::now();
-    let child = drill.command(&[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = drill
+        .command(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     thread::sleep(Duration::from_millis(2500));
     redis.kill();
     let run = finish(child.wait_with_output().unwrap(), start);
@@ -386,10 +472,14 @@ fn redis_dying_mid_build_finishes_uncached() {
 #[test]
 fn partial_github_cache_variables_are_named() {
     let mut drill = Drill::new("gha-partial");
-    drill.set("SCCACHE_GHA_ENABLED", "on").set("ACTIONS_RESULTS_URL", "http://127.0.0.1:1/");
+    drill
+        .set("SCCACHE_GHA_ENABLED", "on")
+        .set("ACTIONS_RESULTS_URL", "http://127.0.0.1:1/");
     let run = drill.run(&[]);
     assert!(run.ok, "{}", run.stderr);
-    run.assert_one_notice("GitHub Actions cache not used: ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2 missing");
+    run.assert_one_notice(
+        "GitHub Actions cache not used: ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2 missing",
+    );
     assert_eq!(drill.report()["backend"], "local");
 }
 
@@ -403,7 +493,11 @@ fn unwritable_local_cache_builds_uncached() {
     let run = drill.run(&[]);
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("the local sccache cache failed");
-    assert!(run.notices()[0].contains("is not writable"), "{:?}", run.notices());
+    assert!(
+        run.notices()[0].contains("is not writable"),
+        "{:?}",
+        run.notices()
+    );
     assert_eq!(drill.report()["backend"], "none");
 }
 
@@ -412,7 +506,10 @@ fn a_server_running_with_another_configuration_is_replaced() {
     let drill = Drill::new("other-server");
     let other_dir = drill.dir.join("other-cache");
     let mut start = Command::new(pinned_sccache());
-    start.arg("--start-server").env("SCCACHE_SERVER_PORT", drill.port.to_string()).env("SCCACHE_DIR", &other_dir);
+    start
+        .arg("--start-server")
+        .env("SCCACHE_SERVER_PORT", drill.port.to_string())
+        .env("SCCACHE_DIR", &other_dir);
     assert!(start.output().unwrap().status.success());
     let run = drill.run(&[]);
     assert!(run.ok && run.notices().is_empty(), "{}", run.stderr);
@@ -439,8 +536,17 @@ fn a_real_compile_error_still_fails_with_the_compiler_message() {
     fs::write(&main, "fn main() { let x: u32 = \"not a number\"; }\n").unwrap();
     let run = drill.run(&[]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("error[E0308]: mismatched types"), "{}", run.stderr);
-    assert!(run.stderr.contains("step `cargo build (check-cache)` failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error[E0308]: mismatched types"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("step `cargo build (check-cache)` failed"),
+        "{}",
+        run.stderr
+    );
     assert!(run.notices().is_empty(), "{:?}", run.notices());
 }
 
@@ -448,7 +554,10 @@ fn a_real_compile_error_still_fails_with_the_compiler_message() {
 fn secrets_never_appear_in_output_or_dry_run() {
     let mut drill = Drill::new("secrets");
     drill
-        .set("SCCACHE_REDIS_ENDPOINT", format!("redis://:hunter2-secret@127.0.0.1:{}", free_port()))
+        .set(
+            "SCCACHE_REDIS_ENDPOINT",
+            format!("redis://:hunter2-secret@127.0.0.1:{}", free_port()),
+        )
         .set("ACTIONS_RUNTIME_TOKEN", "tok-very-secret")
         .set("GITHUB_ACTIONS", "true");
     for args in [&["--dry-run"][..], &[]] {
@@ -460,12 +569,23 @@ fn secrets_never_appear_in_output_or_dry_run() {
             .filter(|l| !l.starts_with("::add-mask::"))
             .collect::<Vec<_>>()
             .join("\n");
-        assert!(!all.contains("hunter2-secret") && !all.contains("tok-very-secret"), "{all}");
+        assert!(
+            !all.contains("hunter2-secret") && !all.contains("tok-very-secret"),
+            "{all}"
+        );
         if args.is_empty() {
             // On GitHub the notice is a warning, and the secrets were registered for masking first.
-            assert!(run.stdout.contains("::warning::sccache could not start with the redis backend"), "{}", run.stdout);
+            assert!(
+                run.stdout
+                    .contains("::warning::sccache could not start with the redis backend"),
+                "{}",
+                run.stdout
+            );
         }
     }
     let text = String::from_utf8(drill.command(&["--dry-run"]).output().unwrap().stdout).unwrap();
-    assert!(text.contains("RUSTC_WRAPPER="), "the dry run shows the environment: {text}");
+    assert!(
+        text.contains("RUSTC_WRAPPER="),
+        "the dry run shows the environment: {text}"
+    );
 }

@@ -26,7 +26,11 @@ fn tool_versions(host: &HostEnv) -> Vec<(&'static str, String)> {
     let sh = Shell::new().ok();
     let read = |program: Option<&std::path::Path>, arg: &str| -> String {
         match (program, &sh) {
-            (Some(p), Some(sh)) => cmd!(sh, "{p} {arg}").quiet().ignore_stderr().read().unwrap_or_else(|e| format!("error: {e}")),
+            (Some(p), Some(sh)) => cmd!(sh, "{p} {arg}")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .unwrap_or_else(|e| format!("error: {e}")),
             _ => "not found".into(),
         }
     };
@@ -36,29 +40,56 @@ fn tool_versions(host: &HostEnv) -> Vec<(&'static str, String)> {
         ("cargo", read(cargo.as_deref(), "--version")),
         ("python3", read(host.python3.as_deref(), "--version")),
         ("node", read(host.node.as_deref(), "--version")),
-        ("maturin", read(maturin.exists().then_some(maturin.as_path()), "--version")),
-        ("napi (pin)", format!("@napi-rs/cli {}", tools::NAPI_CLI_VERSION)),
+        (
+            "maturin",
+            read(maturin.exists().then_some(maturin.as_path()), "--version"),
+        ),
+        (
+            "napi (pin)",
+            format!("@napi-rs/cli {}", tools::NAPI_CLI_VERSION),
+        ),
     ]
 }
 
 fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, String)]) -> String {
     let mut out = format!("workspace   {}\n", host.root.display());
-    out += &format!("tools dir   {} ({})\n", host.tools.dir.display(), if host.tools_state.ready() { "ready" } else { "will be installed" });
+    out += &format!(
+        "tools dir   {} ({})\n",
+        host.tools.dir.display(),
+        if host.tools_state.ready() {
+            "ready"
+        } else {
+            "will be installed"
+        }
+    );
     for (name, version) in versions {
         out += &format!("{name:<11} {version}\n");
     }
-    out += &format!("CI          {}\n", if host.github_actions() { "GitHub Actions" } else { host.var("CI").unwrap_or("no") });
+    out += &format!(
+        "CI          {}\n",
+        if host.github_actions() {
+            "GitHub Actions"
+        } else {
+            host.var("CI").unwrap_or("no")
+        }
+    );
     match decision {
         Err(err) => out += &format!("cache       FAILED: {err:#}\n"),
         Ok(setup) => {
             out += &format!("mode        {}\n", setup.mode_label());
             for c in &setup.candidates {
                 let verdict = match &c.verdict {
-                    Ok(v) if Some(&c.path) == setup.wrapper.as_ref() => format!("sccache {v}, chosen"),
+                    Ok(v) if Some(&c.path) == setup.wrapper.as_ref() => {
+                        format!("sccache {v}, chosen")
+                    }
                     Ok(v) => format!("sccache {v}, not needed"),
                     Err(why) => format!("refused: {why}"),
                 };
-                out += &format!("candidate   {:<26} {} — {verdict}\n", c.source, c.path.display());
+                out += &format!(
+                    "candidate   {:<26} {} — {verdict}\n",
+                    c.source,
+                    c.path.display()
+                );
             }
             out += &format!("backend     {}\n", setup.backend.describe());
             let probe = match &setup.probe {
@@ -76,9 +107,15 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
     out
 }
 
-fn to_json(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, String)]) -> serde_json::Value {
-    let tools: serde_json::Map<String, serde_json::Value> =
-        versions.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+fn to_json(
+    host: &HostEnv,
+    decision: &Result<CacheSetup>,
+    versions: &[(&str, String)],
+) -> serde_json::Value {
+    let tools: serde_json::Map<String, serde_json::Value> = versions
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     let cache = match decision {
         Err(err) => json!({ "error": format!("{err:#}") }),
         Ok(s) => json!({

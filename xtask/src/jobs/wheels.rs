@@ -23,7 +23,15 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     vec![
         Step::new("clean dist/wheels", Action::CleanDir(dist.clone())),
         Cmd::new(host.tools.bin("maturin"), root)
-            .args(["build", "--release", "--locked", "--target", TARGET, "--compatibility", "manylinux2014"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                TARGET,
+                "--compatibility",
+                "manylinux2014",
+            ])
             .args(["--manifest-path", "sdks/python/Cargo.toml", "--out"])
             .arg_path(&dist)
             .compile_env(&super::compile_env(host, cache))
@@ -41,18 +49,36 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
             .expect_stdout_contains(PLATFORM_TAG)
             .into_step("auditwheel show"),
         Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
-        Cmd::new(python3, &smoke).args(["-m", "venv", "venv"]).into_step("smoke: fresh venv"),
+        Cmd::new(python3, &smoke)
+            .args(["-m", "venv", "venv"])
+            .into_step("smoke: fresh venv"),
         Cmd::new(venv_bin.join("python"), &smoke)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-index",
+            ])
             .arg_path(&wheel)
             .into_step("smoke: install the wheel"),
         Cmd::new(venv_bin.join("python"), &smoke)
-            .args(["-c", "import boxspec, sys; print(boxspec.digest(open(sys.argv[1]).read()))"])
+            .args([
+                "-c",
+                "import boxspec, sys; print(boxspec.digest(open(sys.argv[1]).read()))",
+            ])
             .arg_path(&examples.join("box.json"))
             .expect_stdout(&host.example_digest)
             .into_step("smoke: import boxspec"),
         Cmd::new(venv_bin.join("python"), &smoke)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args([format!("{}=={}", PYTEST.0, PYTEST.1)])
             .into_step("smoke: install pytest"),
         Cmd::new(venv_bin.join("python"), &smoke)

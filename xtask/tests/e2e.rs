@@ -1,0 +1,160 @@
+//! End to end: the real jobs on this workspace, as a user runs them, into a scratch dist directory.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `cargo xtask …` with the environment of a plain laptop shell, a scratch dist and an isolated cache.
+fn xtask(args: &[&str], dist: &Path, extra: &[(&str, &str)]) -> Output {
+    let scratch = root().join("target/e2e");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args).current_dir(root()).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SCCACHE_")
+            || k.starts_with("GITHUB_")
+            || k.starts_with("XTASK_")
+            || k.contains("RUSTC_WRAPPER")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("XTASK_DIST_DIR", dist)
+        .env("SCCACHE_DIR", scratch.join("sccache"))
+        .env("SCCACHE_SERVER_PORT", &port)
+        .env("SCCACHE_IDLE_TIMEOUT", "30")
+        .envs(extra.iter().copied());
+    let out = cmd.output().unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn scratch_dist(name: &str) -> PathBuf {
+    let dir = root().join("target/e2e").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn unknown_job_is_a_usage_error() {
+    let out = xtask(&["frobnicate"], &scratch_dist("usage"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage:"));
+    let out = xtask(
+        &["build-runtime", "--cache", "sometimes"],
+        &scratch_dist("usage"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_builds_nothing() {
+    let dist = scratch_dist("dry-run");
+    let out = xtask(&["build-wheels", "--dry-run"], &dist, &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "[maturin build]",
+        "RUSTC_WRAPPER=",
+        "--compatibility manylinux2014",
+        "[smoke: pytest]",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    assert!(!dist.exists(), "a dry run created {}", dist.display());
+}
+
+/// The three jobs for real, then the artifacts as a user would see them.
+#[test]
+fn build_jobs_produce_smoke_tested_artifacts() {
+    let dist = scratch_dist("dist");
+    let summary = root().join("target/e2e/step-summary.md");
+    let _ = fs::remove_file(&summary);
+    let summary_arg = summary.display().to_string();
+    let runtime = xtask(
+        &["build-runtime"],
+        &dist,
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", &summary_arg),
+        ],
+    );
+    assert!(runtime.status.success(), "build-runtime failed");
+    let stdout = String::from_utf8_lossy(&runtime.stdout);
+    assert!(
+        stdout.contains("::group::cargo build boxspec-cli") && stdout.contains("::endgroup::"),
+        "{stdout}"
+    );
+    let md = fs::read_to_string(&summary).expect("step summary");
+    assert!(md.contains("| build-runtime | auto |"), "{md}");
+
+    assert!(
+        xtask(&["build-node"], &dist, &[]).status.success(),
+        "build-node failed"
+    );
+    assert!(
+        xtask(&["build-wheels"], &dist, &[]).status.success(),
+        "build-wheels failed"
+    );
+
+    let binary = dist.join("runtime/boxspec");
+    let out = Command::new(&binary)
+        .args(["digest", "examples/box.json"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let digest = fs::read_to_string(root().join("examples/box.digest")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest.trim());
+    for file in [
+        "boxspec.linux-x64-gnu.node",
+        "index.js",
+        "index.d.ts",
+        "package.json",
+    ] {
+        assert!(
+            dist.join("node").join(file).is_file(),
+            "dist/node/{file} missing"
+        );
+    }
+    let wheels: Vec<String> = fs::read_dir(dist.join("wheels"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(wheels.len(), 1, "{wheels:?}");
+    assert!(
+        wheels[0].contains("abi3") && wheels[0].contains("manylinux_2_17_x86_64"),
+        "{wheels:?}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(dist.join("cache-report.json")).unwrap()).unwrap();
+    let jobs: Vec<&str> = report["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job"].as_str().unwrap())
+        .collect();
+    assert_eq!(jobs, ["build-runtime", "build-node", "build-wheels"]);
+}
