@@ -88,6 +88,17 @@ pub fn requirements() -> String {
         .collect()
 }
 
+/// `pip install` with the venv's own interpreter, quietly.
+pub fn pip_install(python: &Path, cwd: &Path) -> Cmd {
+    Cmd::new(python, cwd).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+}
+
 /// What is missing of the tools, as steps. Empty when everything is in place (second runs reinstall nothing).
 pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -110,15 +121,8 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
             );
         }
         steps.push(
-            Cmd::new(tools.bin("python"), &tools.dir)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
+            pip_install(&tools.bin("python"), &tools.dir)
+                .args(["-r"])
                 .arg_path(&pin_list)
                 .into_step("tools: pip install"),
         );

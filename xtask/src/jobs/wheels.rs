@@ -4,7 +4,7 @@
 use crate::cache::CacheSetup;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
-use crate::tools::{GLIBC_MAX_MINOR, PYTEST, TARGET};
+use crate::tools::{self, GLIBC_MAX_MINOR, PYTEST, TARGET};
 
 pub const PLATFORM_TAG: &str = "manylinux_2_17_x86_64";
 
@@ -52,15 +52,8 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
         Cmd::new(python3, &smoke)
             .args(["-m", "venv", "venv"])
             .into_step("smoke: fresh venv"),
-        Cmd::new(venv_bin.join("python"), &smoke)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-index",
-            ])
+        tools::pip_install(&venv_bin.join("python"), &smoke)
+            .args(["--no-index"])
             .arg_path(&wheel)
             .into_step("smoke: install the wheel"),
         Cmd::new(venv_bin.join("python"), &smoke)
@@ -71,14 +64,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
             .arg_path(&examples.join("box.json"))
             .expect_stdout(&host.example_digest)
             .into_step("smoke: import boxspec"),
-        Cmd::new(venv_bin.join("python"), &smoke)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
+        tools::pip_install(&venv_bin.join("python"), &smoke)
             .args([format!("{}=={}", PYTEST.0, PYTEST.1)])
             .into_step("smoke: install pytest"),
         Cmd::new(venv_bin.join("python"), &smoke)
