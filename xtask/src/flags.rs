@@ -66,6 +66,12 @@ pub enum Job {
         #[arg(long, value_name = "PATH")]
         manifest_path: std::path::PathBuf,
     },
+    /// Measure the cache on the real workspace: nocache, cold, warm, cross-job and cross-path builds.
+    BenchCache {
+        /// Also write the results as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+    },
     /// Lint .github/workflows with the pinned actionlint.
     LintWorkflows,
     /// Show what the driver detects: tools, sccache candidates, backend, probe result.

@@ -1,6 +1,7 @@
 //! One module per job. Build jobs are `plan(host, cache) -> Vec<Step>`; `run` does the shared part:
 //! tools, the cache decision, executing the plans and reporting cache statistics.
 
+pub mod bench;
 pub mod doctor;
 pub mod node;
 pub mod runtime;
@@ -32,7 +33,7 @@ pub fn plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str
         Job::CheckCache { manifest_path } => {
             vec![("check-cache", check_cache(host, cache, manifest_path))]
         }
-        Job::LintWorkflows | Job::Doctor { .. } => vec![],
+        Job::LintWorkflows | Job::Doctor { .. } | Job::BenchCache { .. } => vec![],
     }
 }
 
@@ -48,10 +49,13 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
     let bootstrap = tools::bootstrap(&host.tools, &host.tools_state, python3);
     exec.run_steps(&bootstrap)
         .context("installing the pinned tools")?;
-    if let Job::LintWorkflows = job {
-        return exec.run_steps(&[
-            Cmd::new(host.tools.bin("actionlint"), &host.root).into_step("actionlint")
-        ]);
+    match &job {
+        Job::LintWorkflows => {
+            let lint = Cmd::new(host.tools.bin("actionlint"), &host.root).into_step("actionlint");
+            return exec.run_steps(&[lint]);
+        }
+        Job::BenchCache { json } if !global.dry_run => return bench::run(&host, json.as_deref()),
+        _ => {}
     }
 
     let cache = cache::decide(&global, job.default_cache_mode(), &host, global.dry_run)?;

@@ -1,0 +1,216 @@
+//! bench-cache: what the cache buys on the real workspace. Every build runs the real job (the driver
+//! binary, as a user would) with a fresh target directory, an isolated cache directory and server port.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::host::HostEnv;
+
+const JOBS: [&str; 3] = ["build-runtime", "build-node", "build-wheels"];
+
+struct Row {
+    scenario: &'static str,
+    job: String,
+    seconds: f64,
+    report: Value,
+}
+
+struct Bench {
+    scratch: PathBuf,
+    port: String,
+    rows: Vec<Row>,
+}
+
+pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
+    let scratch = host.root.join("target/bench-cache");
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch)?;
+    let port = TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port()
+        .to_string();
+    let mut bench = Bench {
+        scratch: scratch.clone(),
+        port,
+        rows: Vec::new(),
+    };
+    let here = std::env::current_exe()?;
+
+    for job in JOBS {
+        bench.build("nocache", &here, job, None)?;
+    }
+    for job in JOBS {
+        let cache = scratch.join(format!("cache-{job}"));
+        bench.build("cold", &here, job, Some(&cache))?;
+        bench.build("warm", &here, job, Some(&cache))?;
+    }
+    let shared = scratch.join("cache-shared");
+    bench.build(
+        "cross-job (warm-caches)",
+        &here,
+        "warm-caches",
+        Some(&shared),
+    )?;
+    for job in JOBS {
+        bench.build("cross-job", &here, job, Some(&shared))?;
+    }
+    let elsewhere = copy_workspace(host, &scratch.join("elsewhere"))?;
+    for job in JOBS {
+        bench.build("cross-path", &elsewhere, job, Some(&shared))?;
+    }
+    let _ = Command::new(host.tools.bin("sccache"))
+        .arg("--stop-server")
+        .env("SCCACHE_SERVER_PORT", &bench.port)
+        .output();
+
+    println!("\n{}", table(&bench.rows));
+    let scenarios: Vec<Value> = bench
+        .rows
+        .iter()
+        .filter(|r| r.scenario != "cross-job (warm-caches)")
+        .map(|r| {
+            json!({
+                "scenario": r.scenario, "job": r.job, "seconds": (r.seconds * 10.0).round() / 10.0,
+                "compile_requests": r.report["compile_requests"], "hits": r.report["hits"],
+                "misses": r.report["misses"], "not_cacheable": r.report["not_cacheable"],
+                "hit_rate": r.report["hit_rate"],
+            })
+        })
+        .collect();
+    if let Some(path) = json_out {
+        let text = serde_json::to_string_pretty(&json!({ "scenarios": scenarios }))?;
+        fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+impl Bench {
+    /// One job with a fresh target directory; `cache: None` builds without sccache.
+    fn build(
+        &mut self,
+        scenario: &'static str,
+        driver: &Path,
+        job: &str,
+        cache: Option<&Path>,
+    ) -> Result<()> {
+        let target = self.scratch.join("target");
+        let dist = self.scratch.join("dist");
+        let _ = fs::remove_dir_all(&target);
+        let _ = fs::remove_dir_all(&dist);
+        eprintln!("bench: {scenario:<24} {job:<14} …");
+        let mut cmd = Command::new(driver);
+        cmd.arg(job)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SCCACHE_")
+                || k.starts_with("XTASK_")
+                || k.contains("RUSTC_WRAPPER")
+                || k.starts_with("GITHUB_")
+            {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("CARGO_TARGET_DIR", &target)
+            .env("XTASK_DIST_DIR", &dist)
+            .env("SCCACHE_SERVER_PORT", &self.port);
+        match cache {
+            Some(dir) => cmd.env("SCCACHE_DIR", dir).env("XTASK_CACHE", "require"),
+            None => cmd.env("XTASK_CACHE", "off"),
+        };
+        let start = Instant::now();
+        let out = cmd
+            .output()
+            .with_context(|| format!("running {}", driver.display()))?;
+        let seconds = start.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!(
+                "bench: {scenario} {job} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = fs::read_to_string(dist.join("cache-report.json"))
+            .context("reading the cache report")?;
+        let report: Value = serde_json::from_str(&text)?;
+        for entry in report["jobs"].as_array().cloned().unwrap_or_default() {
+            let job = entry["job"].as_str().unwrap_or("?").to_string();
+            let row = Row {
+                scenario,
+                job,
+                seconds,
+                report: entry,
+            };
+            eprintln!("bench: {}", line(&row));
+            self.rows.push(row);
+        }
+        Ok(())
+    }
+}
+
+/// The tracked files at another absolute path, plus node_modules (so npm ci does not skew the timing),
+/// with its own driver binary built once.
+fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
+    let files = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&host.root)
+        .output()?;
+    for file in files.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(file)?);
+        let dest = to.join(rel);
+        fs::create_dir_all(dest.parent().unwrap())?;
+        fs::copy(host.root.join(rel), &dest)?;
+    }
+    let status = Command::new("cp")
+        .args(["-a"])
+        .arg(host.root.join("sdks/node/node_modules"))
+        .arg(to.join("sdks/node/"))
+        .status()?;
+    if !status.success() {
+        bail!("copying node_modules failed");
+    }
+    let status = Command::new(super::cargo(host))
+        .args(["build", "--quiet", "-p", "xtask"])
+        .env_remove("RUSTC_WRAPPER")
+        .current_dir(to)
+        .status()?;
+    if !status.success() {
+        bail!("building the driver in {} failed", to.display());
+    }
+    Ok(to.join("target/debug/xtask"))
+}
+
+fn line(row: &Row) -> String {
+    let r = &row.report;
+    let rate = r["hit_rate"]
+        .as_f64()
+        .map_or("-".into(), |x| format!("{:.1} %", x * 100.0));
+    format!(
+        "{:<24} {:<14} {:>7.1}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
+        row.scenario,
+        row.job,
+        row.seconds,
+        r["compile_requests"],
+        r["hits"],
+        r["misses"],
+        r["not_cacheable"],
+        rate
+    )
+}
+
+fn table(rows: &[Row]) -> String {
+    let header = format!(
+        "{:<24} {:<14} {:>7}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
+        "scenario", "job", "seconds", "requests", "hits", "misses", "not cacheable", "hit rate"
+    );
+    std::iter::once(header)
+        .chain(rows.iter().map(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
