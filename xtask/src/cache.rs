@@ -299,12 +299,12 @@ fn decide_into(
     let (wanted, backend_notices) = requested_backend(host);
     setup.notices.extend(backend_notices);
 
+    let dir = local_dir(host);
     if let Backend::Remote { kind, .. } = &wanted {
         match probe(&wrapper, &wanted, &setup.port, dry_run) {
             Ok(ms) => return accept(setup, wrapper, wanted, ms),
             Err(why) => {
-                let local = local_dir(host);
-                let instead = format!("falling back to local disk {}", local.display());
+                let instead = format!("falling back to local disk {}", dir.display());
                 step_down(
                     setup,
                     format!("sccache could not start with the {kind} backend ({why})"),
@@ -313,13 +313,8 @@ fn decide_into(
             }
         }
     }
-    let local = Backend::Local {
-        dir: local_dir(host),
-    };
-    let checked = match &local {
-        Backend::Local { dir } => check_writable(dir),
-        _ => unreachable!(),
-    };
+    let checked = check_writable(&dir);
+    let local = Backend::Local { dir };
     match checked.and_then(|()| probe(&wrapper, &local, &setup.port, dry_run)) {
         Ok(ms) => accept(setup, wrapper, local, ms),
         Err(why) => step_down(
