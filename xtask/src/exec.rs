@@ -25,6 +25,8 @@ pub struct Executor {
     cache: Option<CacheSetup>,
     /// Set when the cache backend died during this run: later compile steps run uncached.
     uncached_override: Option<Vec<(String, Option<String>)>>,
+    /// Wall time spent in compile steps so far (reports split compiling from smoke tests).
+    pub compile_time: Duration,
 }
 
 impl Executor {
@@ -42,6 +44,7 @@ impl Executor {
             secrets,
             cache: None,
             uncached_override: None,
+            compile_time: Duration::ZERO,
         }
     }
 
@@ -84,6 +87,9 @@ impl Executor {
             let result = self.run_step(step);
             if self.github {
                 println!("::endgroup::");
+            }
+            if matches!(&step.action, Action::Run(cmd) if cmd.compiles) {
+                self.compile_time += start.elapsed();
             }
             let secs = start.elapsed().as_secs_f64();
             match result {

@@ -15,6 +15,8 @@ pub struct JobReport {
     pub mode: String,
     pub backend: String,
     pub decision_ms: u64,
+    /// Wall time of the job's compile steps (the rest is packaging and smoke tests).
+    pub compile_seconds: f64,
     /// `None` when no cache was used (or its stats could not be read).
     pub stats: Option<Stats>,
 }
@@ -27,6 +29,7 @@ impl JobReport {
             "mode": self.mode,
             "backend": self.backend,
             "decision_ms": self.decision_ms,
+            "compile_seconds": (self.compile_seconds * 10.0).round() / 10.0,
             "compile_requests": s.compile_requests,
             "hits": s.hits,
             "misses": s.misses,
@@ -142,6 +145,7 @@ mod tests {
             mode: "auto".into(),
             backend: "local".into(),
             decision_ms: 12,
+            compile_seconds: 4.0,
             stats: Some(stats),
         }
     }

@@ -68,6 +68,7 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
     let mut reports = Vec::new();
     for (name, steps) in plans(&job, &host, &cache) {
         let before = cache.stats();
+        let compile_before = exec.compile_time;
         exec.run_steps(&steps)?;
         if global.dry_run {
             continue;
@@ -85,6 +86,7 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
             mode,
             backend: cache.backend.kind().to_string(),
             decision_ms: cache.decision_ms,
+            compile_seconds: (exec.compile_time - compile_before).as_secs_f64(),
             stats,
         });
     }
