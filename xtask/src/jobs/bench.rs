@@ -77,6 +77,7 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
         .map(|r| {
             json!({
                 "scenario": r.scenario, "job": r.job, "seconds": (r.seconds * 10.0).round() / 10.0,
+                "compile_seconds": r.report["compile_seconds"],
                 "compile_requests": r.report["compile_requests"], "hits": r.report["hits"],
                 "misses": r.report["misses"], "not_cacheable": r.report["not_cacheable"],
                 "hit_rate": r.report["hit_rate"],
@@ -191,11 +192,15 @@ fn line(row: &Row) -> String {
     let rate = r["hit_rate"]
         .as_f64()
         .map_or("-".into(), |x| format!("{:.1} %", x * 100.0));
+    let compile = r["compile_seconds"]
+        .as_f64()
+        .map_or("-".into(), |x| format!("{x:.1}"));
     format!(
-        "{:<24} {:<14} {:>7.1}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
+        "{:<24} {:<14} {:>7.1}  {:>9}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
         row.scenario,
         row.job,
         row.seconds,
+        compile,
         r["compile_requests"],
         r["hits"],
         r["misses"],
@@ -206,8 +211,16 @@ fn line(row: &Row) -> String {
 
 fn table(rows: &[Row]) -> String {
     let header = format!(
-        "{:<24} {:<14} {:>7}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
-        "scenario", "job", "seconds", "requests", "hits", "misses", "not cacheable", "hit rate"
+        "{:<24} {:<14} {:>7}  {:>9}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
+        "scenario",
+        "job",
+        "seconds",
+        "compile s",
+        "requests",
+        "hits",
+        "misses",
+        "not cacheable",
+        "hit rate"
     );
     std::iter::once(header)
         .chain(rows.iter().map(line))
