@@ -155,15 +155,25 @@ impl Bench {
     }
 }
 
-/// The tracked files at another absolute path, plus node_modules (so npm ci does not skew the timing),
+/// The working tree's files (tracked or not, minus ignored ones — the same sources the running driver
+/// was built from) at another absolute path, plus node_modules (so npm ci does not skew the timing),
 /// with its own driver binary built once.
 fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
     let files = Command::new("git")
-        .args(["ls-files", "-z"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .current_dir(&host.root)
         .output()?;
     for file in files.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
         let rel = Path::new(std::str::from_utf8(file)?);
+        if !host.root.join(rel).is_file() {
+            continue; // deleted in the working tree
+        }
         let dest = to.join(rel);
         fs::create_dir_all(dest.parent().unwrap())?;
         fs::copy(host.root.join(rel), &dest)?;
