@@ -50,16 +50,68 @@ impl CacheMode {
     }
 }
 
+/// Where the build jobs compile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct BuildArgs {
+    /// Compile inside a container of this engine, with the host's paths (artifacts are checked and
+    /// smoke-tested on the host).
+    #[arg(long, env = "XTASK_CONTAINER", value_enum)]
+    pub container: Option<Engine>,
+    /// The image for --container.
+    #[arg(long, env = "XTASK_IMAGE", value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Which compiler the container uses [default: host, unless the image has its own cargo].
+    /// The host's is mounted read-only at its own path: the compiler is part of every cache key.
+    #[arg(long, value_enum, requires = "container")]
+    pub toolchain: Option<Toolchain>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Docker,
+    Podman,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Toolchain {
+    Host,
+    Image,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// maturin on the host, or in --container with the host's paths.
+    #[default]
+    Maturin,
+    /// The pinned cibuildwheel with the --container engine (docker by default) and its manylinux image.
+    Cibuildwheel,
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum Job {
     /// Build the `boxspec` CLI into dist/runtime/ and smoke-test it.
-    BuildRuntime,
+    BuildRuntime(BuildArgs),
     /// Build the Node addon into dist/node/ and load it from outside the repository.
-    BuildNode,
+    BuildNode(BuildArgs),
     /// Build the manylinux_2_17 abi3 wheel into dist/wheels/ and install it into a fresh venv.
-    BuildWheels,
+    BuildWheels {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// What drives the wheel build.
+        #[arg(long, value_enum, default_value = "maturin")]
+        via: Via,
+    },
     /// Run the three build jobs' own plans to fill the compiler cache (cache required by default).
-    WarmCaches,
+    WarmCaches(BuildArgs),
     /// Build any crate through the cache decision and report its cache result (fault drills, fixtures).
     CheckCache {
         /// Cargo.toml of the crate to build.
@@ -83,10 +135,21 @@ pub enum Job {
 }
 
 impl Job {
+    /// Where the job compiles (`None` for jobs that build nothing of ours).
+    pub fn build_args(&self) -> Option<&BuildArgs> {
+        match self {
+            Job::BuildRuntime(build) | Job::BuildNode(build) | Job::WarmCaches(build) => {
+                Some(build)
+            }
+            Job::BuildWheels { build, .. } => Some(build),
+            _ => None,
+        }
+    }
+
     /// `warm-caches` exists to fill the cache: warming without one is pointless.
     pub fn default_cache_mode(&self) -> CacheMode {
         match self {
-            Job::WarmCaches => CacheMode::Require,
+            Job::WarmCaches(_) => CacheMode::Require,
             _ => CacheMode::Auto,
         }
     }
@@ -114,6 +177,6 @@ mod tests {
             .unwrap();
         assert!(flags.global.dry_run);
         assert_eq!(flags.global.cache, Some(CacheMode::Off));
-        assert!(matches!(flags.job, Job::BuildWheels));
+        assert!(matches!(flags.job, Job::BuildWheels { .. }));
     }
 }

@@ -25,6 +25,9 @@ pub struct HostEnv {
     pub version: String,
     /// examples/box.digest: what every artifact must compute for examples/box.json.
     pub example_digest: String,
+    /// The invoking user, whom container builds run as.
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl HostEnv {
@@ -46,6 +49,8 @@ impl HostEnv {
             example_digest: std::fs::read_to_string(root.join("examples/box.digest"))
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
+            uid: own_id("Uid:"),
+            gid: own_id("Gid:"),
             vars,
         }
     }
@@ -76,6 +81,17 @@ impl HostEnv {
             _ => self.root.join("target"),
         }
     }
+}
+
+/// The real uid or gid of this process, from /proc (no libc needed).
+fn own_id(field: &str) -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with(field))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// `version = "…"` of `[workspace.package]`.
@@ -145,6 +161,8 @@ impl HostEnv {
             temp: PathBuf::from("/tmp/boxspec-xtask"),
             version: "0.1.0".into(),
             example_digest: "sha256:0123".into(),
+            uid: 1000,
+            gid: 1000,
         }
     }
 }

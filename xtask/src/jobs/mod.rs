@@ -12,20 +12,45 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use crate::cache::{self, CacheSetup};
+use crate::container::{self, Container};
 use crate::exec::Executor;
-use crate::flags::{Global, Job};
+use crate::flags::{Global, Job, Via};
 use crate::host::HostEnv;
 use crate::plan::{Cmd, Step};
 use crate::report::{self, JobReport};
 use crate::tools;
 
 /// The plans a job stands for, one per reported job; `warm-caches` is the three build jobs' own plans.
-pub fn plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str, Vec<Step>)> {
+/// With a container, their compile steps run in it.
+pub fn plans(
+    job: &Job,
+    host: &HostEnv,
+    cache: &CacheSetup,
+    container: Option<&Container>,
+) -> Vec<(&'static str, Vec<Step>)> {
+    let plans = host_plans(job, host, cache);
+    match container {
+        Some(c) => plans
+            .into_iter()
+            .map(|(name, steps)| (name, c.plan(steps, host, cache)))
+            .collect(),
+        None => plans,
+    }
+}
+
+fn host_plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str, Vec<Step>)> {
     match job {
-        Job::BuildRuntime => vec![("build-runtime", runtime::plan(host, cache))],
-        Job::BuildNode => vec![("build-node", node::plan(host, cache))],
-        Job::BuildWheels => vec![("build-wheels", wheels::plan(host, cache))],
-        Job::WarmCaches => vec![
+        Job::BuildRuntime(_) => vec![("build-runtime", runtime::plan(host, cache))],
+        Job::BuildNode(_) => vec![("build-node", node::plan(host, cache))],
+        Job::BuildWheels {
+            via: Via::Cibuildwheel,
+            build,
+        } => vec![(
+            "build-wheels",
+            wheels::plan_cibuildwheel(host, cache, build),
+        )],
+        Job::BuildWheels { .. } => vec![("build-wheels", wheels::plan(host, cache))],
+        Job::WarmCaches(_) => vec![
             ("build-runtime", runtime::plan(host, cache)),
             ("build-node", node::plan(host, cache)),
             ("build-wheels", wheels::plan(host, cache)),
@@ -41,6 +66,21 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
     if let Job::Doctor { json } = job {
         return doctor::run(&global, &host, json);
     }
+    // cibuildwheel runs its own containers; --container only names its engine there.
+    let container = match job.build_args() {
+        Some(build)
+            if !matches!(
+                job,
+                Job::BuildWheels {
+                    via: Via::Cibuildwheel,
+                    ..
+                }
+            ) =>
+        {
+            Container::probe(build, &host, global.dry_run)?
+        }
+        _ => None,
+    };
     let mut exec = Executor::new(&host, global.dry_run);
     let python3 = host
         .python3
@@ -63,18 +103,33 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         exec.notice(notice);
     }
     exec.info(&cache.summary());
-    exec.use_cache(&cache);
+    match &container {
+        Some(c) => exec.info(&format!(
+            "container: {} {} · {} toolchain · as {}:{}",
+            c.engine.as_str(),
+            c.image,
+            if c.host_toolchain { "host" } else { "image" },
+            c.uid,
+            c.gid
+        )),
+        // The watchdog guards the host's sccache server; a container runs its own.
+        None => exec.use_cache(&cache),
+    }
 
     let mut reports = Vec::new();
-    for (name, steps) in plans(&job, &host, &cache) {
+    for (name, steps) in plans(&job, &host, &cache, container.as_ref()) {
         let before = cache.stats();
         let compile_before = exec.compile_time;
+        if container.is_some() && !global.dry_run {
+            container::clear_stats(&host);
+        }
         exec.run_steps(&steps)?;
         if global.dry_run {
             continue;
         }
-        let stats = match (before, cache.stats()) {
-            (Some(before), Some(after)) => Some(after.since(before)),
+        let stats = match (&container, before, cache.stats()) {
+            (Some(_), _, _) => container::take_stats(&host),
+            (None, Some(before), Some(after)) => Some(after.since(before)),
             _ => None,
         };
         let mode = match exec.degraded() {
@@ -171,7 +226,23 @@ pub fn cargo(host: &HostEnv) -> String {
 mod tests {
     use super::*;
     use crate::cache::Backend;
+    use crate::flags::BuildArgs;
     use crate::plan::{Action, Cmd};
+
+    fn wheels_job(via: Via) -> Job {
+        Job::BuildWheels {
+            build: BuildArgs::default(),
+            via,
+        }
+    }
+
+    fn build_jobs() -> [Job; 3] {
+        [
+            Job::BuildRuntime(BuildArgs::default()),
+            Job::BuildNode(BuildArgs::default()),
+            wheels_job(Via::Maturin),
+        ]
+    }
 
     fn compile_steps(steps: &[Step]) -> Vec<&Cmd> {
         steps
@@ -214,7 +285,7 @@ mod tests {
     #[test]
     fn every_build_job_compiles_the_same_way() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
-        let jobs = [Job::BuildRuntime, Job::BuildNode, Job::BuildWheels];
+        let jobs = build_jobs();
         for cache in setups() {
             let wrapper = cache
                 .wrapper
@@ -222,7 +293,7 @@ mod tests {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             for job in &jobs {
-                let plans = plans(job, &host, &cache);
+                let plans = plans(job, &host, &cache, None);
                 let [(name, steps)] = plans.as_slice() else {
                     panic!("{job:?}: one plan")
                 };
@@ -261,10 +332,10 @@ mod tests {
     fn warm_caches_runs_the_build_jobs_own_plans() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         for cache in setups() {
-            let warm = plans(&Job::WarmCaches, &host, &cache);
-            let each: Vec<_> = [Job::BuildRuntime, Job::BuildNode, Job::BuildWheels]
+            let warm = plans(&Job::WarmCaches(BuildArgs::default()), &host, &cache, None);
+            let each: Vec<_> = build_jobs()
                 .iter()
-                .flat_map(|job| plans(job, &host, &cache))
+                .flat_map(|job| plans(job, &host, &cache, None))
                 .collect();
             assert_eq!(warm, each);
         }
@@ -277,23 +348,23 @@ mod tests {
         let cache = CacheSetup::fixture(None, Backend::Disabled);
         let cases: [(Job, &str, &[&str]); 3] = [
             (
-                Job::BuildRuntime,
+                Job::BuildRuntime(BuildArgs::default()),
                 "dist/runtime/boxspec",
                 &["smoke: boxspec validate", "smoke: boxspec digest"],
             ),
             (
-                Job::BuildNode,
+                Job::BuildNode(BuildArgs::default()),
                 "dist/node/boxspec.linux-x64-gnu.node",
                 &["smoke: require dist/node", "smoke: node --test"],
             ),
             (
-                Job::BuildWheels,
+                wheels_job(Via::Maturin),
                 "target/x86_64-unknown-linux-gnu/release/libboxspec.so",
                 &["smoke: import boxspec", "smoke: pytest"],
             ),
         ];
         for (job, checked, smokes) in cases {
-            let steps = plans(&job, &host, &cache).remove(0).1;
+            let steps = plans(&job, &host, &cache, None).remove(0).1;
             let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
             let glibc = steps.iter().position(|s| {
                 matches!(&s.action, Action::CheckGlibc { path, max_minor: 17 } if path == &host.root.join(checked))
@@ -323,7 +394,9 @@ mod tests {
         for (current, want_npm_ci) in [(true, false), (false, true)] {
             let mut host = HostEnv::fixture(&[("HOME", "/home/u")]);
             host.node_modules_current = current;
-            let steps = plans(&Job::BuildNode, &host, &cache).remove(0).1;
+            let steps = plans(&Job::BuildNode(BuildArgs::default()), &host, &cache, None)
+                .remove(0)
+                .1;
             assert_eq!(steps.iter().any(|s| s.name == "npm ci"), want_npm_ci);
         }
     }
@@ -332,7 +405,7 @@ mod tests {
     fn dry_run_plan_shows_program_args_env_and_cwd() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         let cache = setups()[0].clone();
-        let text: String = plans(&Job::BuildWheels, &host, &cache)
+        let text: String = plans(&wheels_job(Via::Maturin), &host, &cache, None)
             .remove(0)
             .1
             .iter()

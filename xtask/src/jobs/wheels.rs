@@ -1,7 +1,9 @@
 //! build-wheels: one abi3 manylinux_2_17 wheel, checked by auditwheel, installed into a fresh venv
 //! and tested there with the SDK's pytest suite.
 
-use crate::cache::CacheSetup;
+use crate::cache::{Backend, CacheSetup};
+use crate::container;
+use crate::flags::{BuildArgs, Engine};
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
 use crate::tools::{self, GLIBC_MAX_MINOR, PYTEST, TARGET};
@@ -15,12 +17,7 @@ pub fn wheel_name(version: &str) -> String {
 pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let root = &host.root;
     let dist = host.dist().join("wheels");
-    let wheel = dist.join(wheel_name(&host.version));
-    let smoke = host.temp.join("wheel-smoke");
-    let venv_bin = smoke.join("venv/bin");
-    let python3 = host.python3.clone().unwrap_or_else(|| "python3".into());
-    let examples = root.join("examples");
-    vec![
+    let mut steps = vec![
         Step::new("clean dist/wheels", Action::CleanDir(dist.clone())),
         Cmd::new(host.tools.bin("maturin"), root)
             .args([
@@ -43,6 +40,20 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
                 max_minor: GLIBC_MAX_MINOR,
             },
         ),
+    ];
+    steps.extend(check_and_smoke(host));
+    steps
+}
+
+/// The wheel in dist/wheels is manylinux_2_17, installs into a fresh venv and passes the SDK's tests.
+fn check_and_smoke(host: &HostEnv) -> Vec<Step> {
+    let root = &host.root;
+    let wheel = host.dist().join("wheels").join(wheel_name(&host.version));
+    let smoke = host.temp.join("wheel-smoke");
+    let venv_bin = smoke.join("venv/bin");
+    let python3 = host.python3.clone().unwrap_or_else(|| "python3".into());
+    let examples = root.join("examples");
+    vec![
         Cmd::new(host.tools.bin("auditwheel"), root)
             .args(["show"])
             .arg_path(&wheel)
@@ -73,4 +84,82 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
             .env("BOXSPEC_EXAMPLES", examples.display().to_string())
             .into_step("smoke: pytest"),
     ]
+}
+
+/// Chooses the wrapper inside cibuildwheel's container: sccache when it runs there, else a pass-through
+/// shim. The path is absolute because cibuildwheel rewrites PATH.
+const CIBW_WRAPPER: &str = "/usr/local/bin/xtask-rustc-wrapper";
+
+/// The wheel built by the pinned cibuildwheel in its own manylinux container. cibuildwheel copies the
+/// project to /project, so keys differ from host builds (dependencies still hit across its own runs);
+/// `--container` is the mode that shares keys with the host.
+pub fn plan_cibuildwheel(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) -> Vec<Step> {
+    let dist = host.dist().join("wheels");
+    let engine = build.container.unwrap_or(Engine::Docker);
+    let cargo_home = container::cargo_home(host);
+    let sccache = cache.wrapper.as_ref().map(|p| p.display().to_string());
+    let select_wrapper = match &sccache {
+        Some(sccache) => format!(
+            "if {sccache} --version >/dev/null 2>&1; then ln -sf {sccache} {CIBW_WRAPPER}; \
+             else echo 'notice: sccache does not run in this image; building uncached' >&2; \
+             printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; chmod +x {CIBW_WRAPPER}; fi"
+        ),
+        None => {
+            format!("printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; chmod +x {CIBW_WRAPPER}")
+        }
+    };
+    // Mounted into cibuildwheel's container at the host's paths: sccache only when the host probe
+    // passed, the local cache, and the host's toolchain (manylinux images have no Rust).
+    let mut volumes = vec![
+        format!("--volume={0}:{0}", cargo_home.display()),
+        format!(
+            "--volume={0}:{0}:ro",
+            container::rustup_home(host).display()
+        ),
+    ];
+    volumes.extend(sccache.iter().map(|s| format!("--volume={s}:{s}:ro")));
+    if let Backend::Local { dir } = &cache.backend {
+        volumes.push(format!("--volume={0}:{0}", dir.display()));
+    }
+    let mut passed: Vec<String> = cache
+        .env
+        .iter()
+        .filter(|(name, value)| value.is_some() && name != "RUSTC_WRAPPER")
+        .map(|(name, _)| name.clone())
+        .chain(
+            host.vars
+                .keys()
+                .filter(|k| container::passed_by_name(k))
+                .cloned(),
+        )
+        .collect();
+    passed.sort();
+    passed.dedup();
+    let mut cibuildwheel = Cmd::new(host.tools.bin("cibuildwheel"), &host.root)
+        .args(["--platform", "linux", "--output-dir"])
+        .arg_path(&dist)
+        .args(["sdks/python"])
+        .env(
+            "CIBW_CONTAINER_ENGINE",
+            format!("{}; create_args: {}", engine.as_str(), volumes.join(" ")),
+        )
+        .env("CIBW_BEFORE_ALL_LINUX", select_wrapper)
+        .env(
+            "CIBW_ENVIRONMENT_LINUX",
+            format!(
+                "RUSTC_WRAPPER={CIBW_WRAPPER} CARGO_HOME={home} PATH=$PATH:{home}/bin",
+                home = cargo_home.display()
+            ),
+        )
+        .env("CIBW_ENVIRONMENT_PASS_LINUX", passed.join(" "))
+        .compile_env(&cache.env);
+    if let Some(image) = &build.image {
+        cibuildwheel = cibuildwheel.env("CIBW_MANYLINUX_X86_64_IMAGE", image);
+    }
+    let mut steps = vec![
+        Step::new("clean dist/wheels", Action::CleanDir(dist)),
+        cibuildwheel.into_step(format!("cibuildwheel ({})", engine.as_str())),
+    ];
+    steps.extend(check_and_smoke(host));
+    steps
 }
