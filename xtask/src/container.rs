@@ -44,8 +44,7 @@ const HOST_TOOLCHAIN_NAMES: &[&str] = &["CARGO", "RUSTUP_HOME", "RUSTUP_TOOLCHAI
 
 /// Runs first in the container: drop a wrapper that cannot run there (the build goes on uncached), run
 /// the step, then save the container's own sccache counters and stop its server so every write lands.
-const PROLOGUE: &str = r#"mkdir -p "$HOME"
-if [ -n "$RUSTC_WRAPPER" ] && ! "$RUSTC_WRAPPER" --version >/dev/null 2>&1; then
+const PROLOGUE: &str = r#"if [ -n "$RUSTC_WRAPPER" ] && ! "$RUSTC_WRAPPER" --version >/dev/null 2>&1; then
   echo "notice: $RUSTC_WRAPPER does not run in this image; building uncached" >&2
   RUSTC_WRAPPER=; export RUSTC_WRAPPER
 fi
@@ -114,9 +113,10 @@ impl Container {
     }
 
     /// Every path the container sees, as (path, read-only). A path inside another mount gets none.
-    pub fn mounts(&self, host: &HostEnv, cache: &CacheSetup) -> Vec<(PathBuf, bool)> {
+    pub fn mounts(&self, host: &HostEnv, cache: &CacheSetup, cwd: &Path) -> Vec<(PathBuf, bool)> {
         let mut wanted = vec![
             (host.root.clone(), false),
+            (cwd.to_path_buf(), false),
             (host.target_dir(), false),
             (host.dist(), false),
             (cargo_home(host), false),
@@ -131,6 +131,7 @@ impl Container {
         if let Backend::Local { dir } = &cache.backend {
             wanted.push((dir.clone(), false));
         }
+        wanted.push((home_dir(host), false));
         let mut mounts: Vec<(PathBuf, bool)> = Vec::new();
         for (path, read_only) in wanted {
             if !mounts.iter().any(|(m, _)| path.starts_with(m)) {
@@ -161,7 +162,6 @@ impl Container {
 
     /// `cmd` as a container run; its environment stays on the engine's process, which passes it on by name.
     pub fn wrap(&self, cmd: &Cmd, host: &HostEnv, cache: &CacheSetup) -> Cmd {
-        let scratch = scratch_dir(host);
         let mut args: Vec<String> = ["run", "--rm"].map(String::from).to_vec();
         // A remote backend needs the network; the container's sccache server then needs its own port.
         let remote = matches!(cache.backend, Backend::Remote { .. });
@@ -173,7 +173,7 @@ impl Container {
             (Engine::Podman, uid) if uid != 0 => args.push("--userns=keep-id".into()),
             _ => args.push(format!("--user={}:{}", self.uid, self.gid)),
         }
-        for (path, read_only) in self.mounts(host, cache) {
+        for (path, read_only) in self.mounts(host, cache, &cmd.cwd) {
             let ro = if read_only { ":ro" } else { "" };
             args.push(format!("--volume={0}:{0}{ro}", path.display()));
         }
@@ -181,7 +181,7 @@ impl Container {
         for name in self.env_names(host, cmd) {
             args.push(format!("--env={name}"));
         }
-        args.push(format!("--env=HOME={}", scratch.join("home").display()));
+        args.push(format!("--env=HOME={}", home_dir(host).display()));
         args.push(format!(
             "--env=XTASK_SCCACHE_STATS={}",
             stats_file(host).display()
@@ -241,6 +241,16 @@ impl Container {
                         );
                         fetched = true;
                     }
+                    // Engines create missing mount sources as root (docker) or refuse (podman).
+                    let writable = self
+                        .mounts(host, cache, &cmd.cwd)
+                        .into_iter()
+                        .filter(|(_, read_only)| !read_only)
+                        .map(|(path, _)| path);
+                    out.push(Step::new(
+                        "create the container's mount points",
+                        Action::MakeDirs(writable.chain([scratch_dir(host)]).collect()),
+                    ));
                     let name =
                         format!("{} (in {} {})", step.name, self.engine.as_str(), self.image);
                     out.push(self.wrap(cmd, host, cache).into_step(name));
@@ -275,6 +285,11 @@ fn scratch_dir(host: &HostEnv) -> PathBuf {
     host.target_dir().join("xtask-container")
 }
 
+/// A writable HOME the user owns, kept across builds (zig keeps its libc stubs under it).
+fn home_dir(host: &HostEnv) -> PathBuf {
+    crate::tools::user_cache_dir(&host.vars).join("boxspec-xtask/container-home")
+}
+
 fn stats_file(host: &HostEnv) -> PathBuf {
     scratch_dir(host).join("sccache-stats.json")
 }
@@ -298,5 +313,338 @@ fn home_var(host: &HostEnv, name: &str, default: &str) -> PathBuf {
     match host.var(name) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => Path::new(host.var("HOME").unwrap_or("/")).join(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCCACHE_OUTSIDE_TOOLS: &str = "/opt/sccache/bin/sccache";
+
+    fn host() -> HostEnv {
+        HostEnv::fixture(&[
+            ("HOME", "/home/u"),
+            ("PATH", "/home/u/.cargo/bin:/usr/bin"),
+            ("CARGO_HOME", "/home/u/.cargo"),
+            ("RUSTUP_HOME", "/home/u/.rustup"),
+            ("RUSTUP_TOOLCHAIN", "1.95.0-x86_64-unknown-linux-gnu"),
+            ("CARGO", "/home/u/.rustup/toolchains/1.95.0/bin/cargo"),
+            ("SCCACHE_REDIS_ENDPOINT", "redis://:hunter2@10.0.0.1:6379"),
+            ("ACTIONS_RUNTIME_TOKEN", "tok-123"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-456"),
+            ("EDITOR", "vi"),
+        ])
+    }
+
+    fn container(engine: Engine, uid: u32, host_toolchain: bool) -> Container {
+        Container {
+            engine,
+            program: format!("/usr/bin/{}", engine.as_str()).into(),
+            image: "localhost/img".into(),
+            host_toolchain,
+            uid,
+            gid: uid,
+        }
+    }
+
+    fn local() -> CacheSetup {
+        CacheSetup::fixture(
+            Some(SCCACHE_OUTSIDE_TOOLS),
+            Backend::Local {
+                dir: "/home/u/.cache/sccache".into(),
+            },
+        )
+    }
+
+    fn build(host: &HostEnv, cache: &CacheSetup) -> Cmd {
+        Cmd::new("/home/u/.rustup/toolchains/1.95.0/bin/cargo", &host.root)
+            .args(["build", "--release"])
+            .compile_env(&crate::jobs::compile_env(host, cache))
+    }
+
+    fn volumes(cmd: &Cmd) -> Vec<&str> {
+        cmd.args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--volume="))
+            .collect()
+    }
+
+    fn envs(cmd: &Cmd) -> Vec<&str> {
+        cmd.args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--env="))
+            .collect()
+    }
+
+    #[test]
+    fn everything_is_mounted_at_its_host_path() {
+        let host = host();
+        let cache = local();
+        let cmd = container(Engine::Podman, 0, true).wrap(&build(&host, &cache), &host, &cache);
+        assert_eq!(
+            volumes(&cmd),
+            [
+                "/src/boxspec:/src/boxspec",
+                "/home/u/.cargo:/home/u/.cargo",
+                "/home/u/.cache/boxspec-xtask/tools:/home/u/.cache/boxspec-xtask/tools:ro",
+                "/home/u/.rustup:/home/u/.rustup:ro",
+                "/opt/sccache/bin/sccache:/opt/sccache/bin/sccache:ro",
+                "/home/u/.cache/sccache:/home/u/.cache/sccache",
+                "/home/u/.cache/boxspec-xtask/container-home:/home/u/.cache/boxspec-xtask/container-home",
+            ]
+        );
+        assert!(cmd.args.contains(&"--workdir=/src/boxspec".to_string()));
+        // The same program and arguments run inside, after the image name and the prologue.
+        assert_eq!(
+            cmd.args[cmd.args.len() - 3..],
+            [
+                "/home/u/.rustup/toolchains/1.95.0/bin/cargo",
+                "build",
+                "--release"
+            ]
+        );
+    }
+
+    /// sccache is mounted only when the host probe passed; the local cache only when it is the backend.
+    #[test]
+    fn sccache_and_its_cache_are_mounted_only_when_used() {
+        let host = host();
+        let cases = [
+            (local(), true, true),
+            (CacheSetup::fixture(None, Backend::Disabled), false, false),
+            (
+                CacheSetup::fixture(
+                    Some(SCCACHE_OUTSIDE_TOOLS),
+                    Backend::Remote {
+                        kind: "redis",
+                        health: None,
+                    },
+                ),
+                true,
+                false,
+            ),
+        ];
+        for (cache, sccache_mounted, dir_mounted) in cases {
+            let cmd =
+                container(Engine::Docker, 1000, true).wrap(&build(&host, &cache), &host, &cache);
+            let v = volumes(&cmd);
+            assert_eq!(
+                v.iter().any(|m| m.starts_with(SCCACHE_OUTSIDE_TOOLS)),
+                sccache_mounted,
+                "{:?}: {v:?}",
+                cache.backend
+            );
+            assert_eq!(
+                v.iter().any(|m| m.starts_with("/home/u/.cache/sccache")),
+                dir_mounted,
+                "{:?}: {v:?}",
+                cache.backend
+            );
+        }
+    }
+
+    /// Values never reach the command line: the engine passes variables on by name, from an allow-list.
+    #[test]
+    fn environment_goes_in_by_name_only() {
+        let host = host();
+        let cache = CacheSetup::fixture(
+            Some(SCCACHE_OUTSIDE_TOOLS),
+            Backend::Remote {
+                kind: "redis",
+                health: None,
+            },
+        );
+        let cmd = container(Engine::Podman, 0, true).wrap(&build(&host, &cache), &host, &cache);
+        let line = cmd.args.join(" ");
+        for secret in ["hunter2", "tok-123", "aws-456"] {
+            assert!(!line.contains(secret), "{secret} in {line}");
+        }
+        let envs = envs(&cmd);
+        for name in [
+            "SCCACHE_REDIS_ENDPOINT",
+            "ACTIONS_RUNTIME_TOKEN",
+            "RUSTC_WRAPPER",
+            "CARGO_INCREMENTAL",
+            "CARGO_HOME",
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+            "RUSTUP_TOOLCHAIN",
+        ] {
+            assert!(envs.contains(&name), "{name} not passed: {envs:?}");
+        }
+        for name in ["AWS_SECRET_ACCESS_KEY", "EDITOR"] {
+            assert!(
+                !envs.iter().any(|e| e.starts_with(name)),
+                "{name} passed: {envs:?}"
+            );
+        }
+        // Only the container's own settings carry values.
+        let with_values: Vec<&str> = envs
+            .iter()
+            .filter_map(|e| e.split_once('=').map(|(k, _)| k))
+            .collect();
+        assert_eq!(
+            with_values,
+            ["HOME", "XTASK_SCCACHE_STATS", "SCCACHE_SERVER_PORT", "PATH"]
+        );
+        // The engine process carries the values it passes on.
+        assert!(
+            cmd.env
+                .iter()
+                .any(|(k, v)| k == "RUSTC_WRAPPER" && v.as_deref() == Some(SCCACHE_OUTSIDE_TOOLS))
+        );
+    }
+
+    #[test]
+    fn variables_the_step_removes_stay_out() {
+        let host = host();
+        let cache = local();
+        // A local (fallen-back) build unsets the remote backend's variables.
+        let cmd = container(Engine::Podman, 0, true).wrap(&build(&host, &cache), &host, &cache);
+        assert!(
+            !envs(&cmd).contains(&"SCCACHE_REDIS_ENDPOINT"),
+            "{:?}",
+            envs(&cmd)
+        );
+    }
+
+    #[test]
+    fn runs_as_the_invoking_user() {
+        let host = host();
+        let cache = local();
+        let cases = [
+            (Engine::Docker, 1000, "--user=1000:1000"),
+            (Engine::Docker, 0, "--user=0:0"),
+            (Engine::Podman, 0, "--user=0:0"),
+            (Engine::Podman, 1000, "--userns=keep-id"),
+        ];
+        for (engine, uid, want) in cases {
+            let cmd = container(engine, uid, true).wrap(&build(&host, &cache), &host, &cache);
+            assert!(
+                cmd.args.contains(&want.to_string()),
+                "{engine:?} {uid}: {:?}",
+                cmd.args
+            );
+            assert!(
+                envs(&cmd).contains(&"HOME=/home/u/.cache/boxspec-xtask/container-home"),
+                "a writable HOME the user owns"
+            );
+        }
+    }
+
+    #[test]
+    fn network_only_for_remote_backends() {
+        let host = host();
+        let remote = CacheSetup::fixture(
+            Some(SCCACHE_OUTSIDE_TOOLS),
+            Backend::Remote {
+                kind: "redis",
+                health: None,
+            },
+        );
+        let cases = [
+            (local(), "--network=none", None),
+            (
+                CacheSetup::fixture(None, Backend::Disabled),
+                "--network=none",
+                None,
+            ),
+            (remote, "--network=host", Some("SCCACHE_SERVER_PORT=4227")),
+        ];
+        for (cache, network, port) in cases {
+            let cmd = container(Engine::Podman, 0, true).wrap(&build(&host, &cache), &host, &cache);
+            assert!(cmd.args.contains(&network.to_string()), "{:?}", cmd.args);
+            assert_eq!(
+                envs(&cmd)
+                    .into_iter()
+                    .find(|e| e.starts_with("SCCACHE_SERVER_PORT=")),
+                port
+            );
+        }
+    }
+
+    #[test]
+    fn image_toolchain_uses_the_images_cargo() {
+        let host = host();
+        let cache = local();
+        let cmd = container(Engine::Docker, 1000, false).wrap(&build(&host, &cache), &host, &cache);
+        assert!(
+            !volumes(&cmd).iter().any(|v| v.contains(".rustup")),
+            "{:?}",
+            volumes(&cmd)
+        );
+        let envs = envs(&cmd);
+        for name in ["CARGO", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"] {
+            assert!(!envs.contains(&name), "{name}: {envs:?}");
+        }
+        assert!(
+            !envs.iter().any(|e| e.starts_with("PATH=")),
+            "the image's PATH"
+        );
+        assert_eq!(
+            cmd.args[cmd.args.len() - 3..],
+            ["cargo", "build", "--release"]
+        );
+    }
+
+    /// Only compile steps move into the container, after one host `cargo fetch`; the rest stays.
+    #[test]
+    fn plan_moves_only_compile_steps() {
+        let host = host();
+        let cache = local();
+        let steps = crate::jobs::runtime::plan(&host, &cache);
+        let c = container(Engine::Podman, 0, true);
+        let planned = c.plan(steps.clone(), &host, &cache);
+        assert_eq!(planned.len(), steps.len() + 2);
+        assert_eq!(planned[0].name, "cargo fetch (for the container)");
+        let Action::MakeDirs(dirs) = &planned[1].action else {
+            panic!("{:?}", planned[1])
+        };
+        assert_eq!(
+            dirs,
+            &[
+                "/src/boxspec",
+                "/home/u/.cargo",
+                "/home/u/.cache/sccache",
+                "/home/u/.cache/boxspec-xtask/container-home",
+                "/src/boxspec/target/xtask-container"
+            ]
+            .map(PathBuf::from)
+        );
+        assert_eq!(
+            planned[2].name,
+            "cargo build boxspec-cli (in podman localhost/img)"
+        );
+        let Action::Run(inside) = &planned[2].action else {
+            panic!()
+        };
+        assert_eq!(inside.program, PathBuf::from("/usr/bin/podman"));
+        assert!(inside.compiles);
+        assert_eq!(planned[3..], steps[1..]);
+    }
+
+    #[test]
+    fn a_missing_engine_or_image_is_an_error_before_anything_runs() {
+        let mut host = host();
+        host.vars.insert("PATH".into(), "/nonexistent".into());
+        let args = |engine, image: Option<&str>| BuildArgs {
+            container: Some(engine),
+            image: image.map(String::from),
+            toolchain: None,
+        };
+        let err = Container::probe(&args(Engine::Podman, Some("img")), &host, false).unwrap_err();
+        assert!(!err.is::<UsageError>());
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("`podman` is not on PATH") && text.contains("apt-get install podman"),
+            "{text}"
+        );
+        let err = Container::probe(&args(Engine::Docker, None), &host, false).unwrap_err();
+        assert!(err.is::<UsageError>(), "{err:#}");
+        assert!(format!("{err}").contains("--container docker needs --image"));
+        assert_eq!(
+            Container::probe(&BuildArgs::default(), &host, false).unwrap(),
+            None
+        );
     }
 }

@@ -116,6 +116,9 @@ impl Executor {
                 }
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
             }
+            Action::MakeDirs(dirs) => dirs.iter().try_for_each(|dir| {
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+            }),
             Action::CopyInto { files, dir } => {
                 fs::create_dir_all(dir)?;
                 for file in files {

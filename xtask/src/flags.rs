@@ -114,6 +114,8 @@ pub enum Job {
     WarmCaches(BuildArgs),
     /// Build any crate through the cache decision and report its cache result (fault drills, fixtures).
     CheckCache {
+        #[command(flatten)]
+        build: BuildArgs,
         /// Cargo.toml of the crate to build.
         #[arg(long, value_name = "PATH")]
         manifest_path: std::path::PathBuf,
@@ -141,7 +143,7 @@ impl Job {
             Job::BuildRuntime(build) | Job::BuildNode(build) | Job::WarmCaches(build) => {
                 Some(build)
             }
-            Job::BuildWheels { build, .. } => Some(build),
+            Job::BuildWheels { build, .. } | Job::CheckCache { build, .. } => Some(build),
             _ => None,
         }
     }

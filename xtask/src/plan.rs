@@ -15,6 +15,8 @@ pub enum Action {
     Run(Cmd),
     /// Delete (if present) and recreate a directory.
     CleanDir(PathBuf),
+    /// Create directories that are missing (as the invoking user, before a container mounts them).
+    MakeDirs(Vec<PathBuf>),
     /// Copy files into a directory, keeping their names.
     CopyInto {
         files: Vec<PathBuf>,
@@ -200,6 +202,11 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Action::CleanDir(dir) => writeln!(f, "[{}] clean {}", self.name, dir.display()),
+            Action::MakeDirs(dirs) => {
+                writeln!(f, "[{}] create if missing", self.name)?;
+                dirs.iter()
+                    .try_for_each(|p| writeln!(f, "    {}", p.display()))
+            }
             Action::CopyInto { files, dir } => {
                 writeln!(f, "[{}] copy into {}", self.name, dir.display())?;
                 files

@@ -55,7 +55,7 @@ fn host_plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static st
             ("build-node", node::plan(host, cache)),
             ("build-wheels", wheels::plan(host, cache)),
         ],
-        Job::CheckCache { manifest_path } => {
+        Job::CheckCache { manifest_path, .. } => {
             vec![("check-cache", check_cache(host, cache, manifest_path))]
         }
         Job::LintWorkflows | Job::Doctor { .. } | Job::BenchCache { .. } => vec![],

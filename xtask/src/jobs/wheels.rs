@@ -163,3 +163,120 @@ pub fn plan_cibuildwheel(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) 
     steps.extend(check_and_smoke(host));
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cibuildwheel_cmd(cache: &CacheSetup, build: &BuildArgs) -> Cmd {
+        let host = HostEnv::fixture(&[
+            ("HOME", "/home/u"),
+            ("SCCACHE_REDIS_ENDPOINT", "redis://:hunter2@h:6379"),
+            ("EDITOR", "vi"),
+        ]);
+        let steps = plan_cibuildwheel(&host, cache, build);
+        steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::Run(cmd) if cmd.program.ends_with("cibuildwheel") => Some(cmd.clone()),
+                _ => None,
+            })
+            .expect("a cibuildwheel step")
+    }
+
+    fn env<'a>(cmd: &'a Cmd, name: &str) -> &'a str {
+        cmd.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.as_deref())
+            .unwrap_or_else(|| panic!("{name} not set"))
+    }
+
+    /// Inside, the wrapper is sccache when it runs there and a pass-through shim otherwise, at an
+    /// absolute path (cibuildwheel rewrites PATH); sccache is mounted only when the host probe passed.
+    #[test]
+    fn cibuildwheel_gets_a_wrapper_that_always_runs() {
+        let cases = [
+            (
+                CacheSetup::fixture(
+                    Some("/t/sccache"),
+                    Backend::Local {
+                        dir: "/h/sccache".into(),
+                    },
+                ),
+                true,
+            ),
+            (CacheSetup::fixture(None, Backend::Disabled), false),
+        ];
+        for (cache, uses_sccache) in cases {
+            let cmd = cibuildwheel_cmd(&cache, &BuildArgs::default());
+            let before_all = env(&cmd, "CIBW_BEFORE_ALL_LINUX");
+            assert!(
+                before_all.contains(
+                    r#"printf '#!/bin/sh\nexec "$@"\n' > /usr/local/bin/xtask-rustc-wrapper"#
+                ),
+                "{before_all}"
+            );
+            assert_eq!(
+                before_all.contains("ln -sf /t/sccache /usr/local/bin/xtask-rustc-wrapper"),
+                uses_sccache
+            );
+            assert!(
+                env(&cmd, "CIBW_ENVIRONMENT_LINUX")
+                    .starts_with("RUSTC_WRAPPER=/usr/local/bin/xtask-rustc-wrapper ")
+            );
+            let engine = env(&cmd, "CIBW_CONTAINER_ENGINE");
+            assert!(engine.starts_with("docker; create_args: "), "{engine}");
+            assert_eq!(
+                engine.contains("--volume=/t/sccache:/t/sccache:ro"),
+                uses_sccache,
+                "{engine}"
+            );
+            assert_eq!(
+                engine.contains("--volume=/h/sccache:/h/sccache"),
+                uses_sccache,
+                "{engine}"
+            );
+        }
+    }
+
+    #[test]
+    fn cibuildwheel_passes_cache_variables_by_name() {
+        let cache = CacheSetup::fixture(
+            Some("/t/sccache"),
+            Backend::Remote {
+                kind: "redis",
+                health: None,
+            },
+        );
+        let build = BuildArgs {
+            container: Some(Engine::Podman),
+            image: Some("localhost/manylinux".into()),
+            toolchain: None,
+        };
+        let cmd = cibuildwheel_cmd(&cache, &build);
+        let passed: Vec<&str> = env(&cmd, "CIBW_ENVIRONMENT_PASS_LINUX")
+            .split(' ')
+            .collect();
+        for name in ["SCCACHE_REDIS_ENDPOINT", "CARGO_INCREMENTAL"] {
+            assert!(passed.contains(&name), "{name}: {passed:?}");
+        }
+        assert!(
+            !passed.contains(&"EDITOR") && !passed.contains(&"RUSTC_WRAPPER"),
+            "{passed:?}"
+        );
+        let all: String = cmd
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with("CIBW_"))
+            .map(|(_, v)| v.clone().unwrap_or_default())
+            .collect();
+        assert!(!all.contains("hunter2"), "{all}");
+        assert!(env(&cmd, "CIBW_CONTAINER_ENGINE").starts_with("podman; "));
+        assert_eq!(
+            env(&cmd, "CIBW_MANYLINUX_X86_64_IMAGE"),
+            "localhost/manylinux"
+        );
+    }
+}
