@@ -331,6 +331,10 @@ fn a_wrapper_that_cannot_run_in_the_image_means_an_uncached_build() {
     );
     let report = s.report("check-cache");
     assert_eq!(report["compile_requests"], 0, "{report}");
+    assert_eq!(
+        report["mode"], "auto (sccache did not run in the container)",
+        "{report}"
+    );
 }
 
 #[test]

@@ -132,9 +132,15 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
             (None, Some(before), Some(after)) => Some(after.since(before)),
             _ => None,
         };
-        let mode = match exec.degraded() {
-            true => format!("{} (backend died mid-build)", cache.mode.as_str()),
-            false => cache.mode_label(),
+        let mode = if exec.degraded() {
+            format!("{} (backend died mid-build)", cache.mode.as_str())
+        } else if container.is_some() && cache.wrapper.is_some() && stats.is_none() {
+            format!(
+                "{} (sccache did not run in the container)",
+                cache.mode.as_str()
+            )
+        } else {
+            cache.mode_label()
         };
         reports.push(JobReport {
             job: name.to_string(),
