@@ -99,11 +99,15 @@ impl Container {
         ];
         let out = bounded::run(&container.program, &probe_args, &[], PROBE_TIMEOUT)?;
         if !out.ok() {
+            // The engine's first line says what is wrong; docker adds a generic hint after it.
+            let why = match out.stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
+                Some(line) if out.code.is_some() => line.to_string(),
+                _ => out.why(),
+            };
             bail!(
-                "--container {name}: {name} cannot run a container from {}: {}. Check `{name} info` and \
-                 `{name} images`; on machines like CI, .ci/container-setup.sh sets podman up",
+                "--container {name}: {name} cannot run a container from {}: {why}. Check `{name} info` \
+                 and `{name} images`; on machines like CI, .ci/container-setup.sh sets podman up",
                 container.image,
-                out.why()
             );
         }
         if build.toolchain.is_none() {

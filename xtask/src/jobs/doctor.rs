@@ -48,6 +48,15 @@ fn tool_versions(host: &HostEnv) -> Vec<(&'static str, String)> {
             "napi (pin)",
             format!("@napi-rs/cli {}", tools::NAPI_CLI_VERSION),
         ),
+        // Only whether a client is there: `--container` checks that the engine really runs a container.
+        (
+            "docker",
+            read(host.find_on_path("docker").as_deref(), "--version"),
+        ),
+        (
+            "podman",
+            read(host.find_on_path("podman").as_deref(), "--version"),
+        ),
     ]
 }
 
