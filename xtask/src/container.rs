@@ -42,6 +42,9 @@ const PASSED_NAMES: &[&str] = &[
 /// Passed only with the host's toolchain: they select the very same compiler inside.
 const HOST_TOOLCHAIN_NAMES: &[&str] = &["CARGO", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"];
 
+/// Set with their values: the wrapper the cache decision chose, and what sccache needs.
+const EXPLICIT: &[&str] = &["RUSTC_WRAPPER", "CARGO_INCREMENTAL"];
+
 /// Runs first in the container: drop a wrapper that cannot run there (the build goes on uncached), run
 /// the step, then save the container's own sccache counters and stop its server so every write lands.
 const PROLOGUE: &str = r#"if [ -n "$RUSTC_WRAPPER" ] && ! "$RUSTC_WRAPPER" --version >/dev/null 2>&1; then
@@ -183,7 +186,14 @@ impl Container {
         }
         args.push(format!("--workdir={}", cmd.cwd.display()));
         for name in self.env_names(host, cmd) {
-            args.push(format!("--env={name}"));
+            // The cache decision's own two settings are shown as set; everything else goes by name.
+            let value = cmd.env.iter().rev().find(|(k, _)| *k == name);
+            match value {
+                Some((_, Some(v))) if EXPLICIT.contains(&name.as_str()) => {
+                    args.push(format!("--env={name}={v}"))
+                }
+                _ => args.push(format!("--env={name}")),
+            }
         }
         args.push(format!("--env=HOME={}", home_dir(host).display()));
         args.push(format!(
@@ -468,8 +478,6 @@ mod tests {
         for name in [
             "SCCACHE_REDIS_ENDPOINT",
             "ACTIONS_RUNTIME_TOKEN",
-            "RUSTC_WRAPPER",
-            "CARGO_INCREMENTAL",
             "CARGO_HOME",
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
             "RUSTUP_TOOLCHAIN",
@@ -482,20 +490,31 @@ mod tests {
                 "{name} passed: {envs:?}"
             );
         }
-        // Only the container's own settings carry values.
+        // Only the cache decision's two settings and the container's own carry values.
         let with_values: Vec<&str> = envs
             .iter()
             .filter_map(|e| e.split_once('=').map(|(k, _)| k))
             .collect();
         assert_eq!(
             with_values,
-            ["HOME", "XTASK_SCCACHE_STATS", "SCCACHE_SERVER_PORT", "PATH"]
+            [
+                "CARGO_INCREMENTAL",
+                "RUSTC_WRAPPER",
+                "HOME",
+                "XTASK_SCCACHE_STATS",
+                "SCCACHE_SERVER_PORT",
+                "PATH"
+            ]
         );
-        // The engine process carries the values it passes on.
+        assert!(envs.contains(&"RUSTC_WRAPPER=/opt/sccache/bin/sccache"));
+        assert!(envs.contains(&"CARGO_INCREMENTAL=0"));
+        // The engine's own environment carries the values it passes on by name.
         assert!(
             cmd.env
                 .iter()
-                .any(|(k, v)| k == "RUSTC_WRAPPER" && v.as_deref() == Some(SCCACHE_OUTSIDE_TOOLS))
+                .any(|(k, v)| k == "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"
+                    && v.as_deref()
+                        == Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17"))
         );
     }
 
