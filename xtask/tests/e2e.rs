@@ -1,11 +1,15 @@
 //! End to end: the real jobs on this workspace, as a user runs them, into a scratch dist directory.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+mod common;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,7 +19,7 @@ fn root() -> PathBuf {
 }
 
 /// `cargo xtask …` with the environment of a plain laptop shell, a scratch dist and an isolated cache.
-fn xtask(args: &[&str], dist: &Path, extra: &[(&str, &str)]) -> Output {
+fn xtask(args: &[&str], dist: &Path, extra: &[(&str, String)]) -> Output {
     let scratch = root().join("target/e2e");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -38,7 +42,7 @@ fn xtask(args: &[&str], dist: &Path, extra: &[(&str, &str)]) -> Output {
         .env("SCCACHE_DIR", scratch.join("sccache"))
         .env("SCCACHE_SERVER_PORT", &port)
         .env("SCCACHE_IDLE_TIMEOUT", "30")
-        .envs(extra.iter().copied());
+        .envs(extra.iter().map(|(k, v)| (k, v)));
     let out = cmd.output().unwrap();
     if !out.status.success() {
         eprintln!(
@@ -93,13 +97,17 @@ fn build_jobs_produce_smoke_tested_artifacts() {
     let summary = root().join("target/e2e/step-summary.md");
     let _ = fs::remove_file(&summary);
     let summary_arg = summary.display().to_string();
+    let calls = RustcCalls::new();
     let runtime = xtask(
         &["build-runtime"],
         &dist,
-        &[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_STEP_SUMMARY", &summary_arg),
-        ],
+        &calls.env(
+            "build-runtime",
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_STEP_SUMMARY", &summary_arg),
+            ],
+        ),
     );
     assert!(runtime.status.success(), "build-runtime failed");
     let stdout = String::from_utf8_lossy(&runtime.stdout);
@@ -111,13 +119,18 @@ fn build_jobs_produce_smoke_tested_artifacts() {
     assert!(md.contains("| build-runtime | auto |"), "{md}");
 
     assert!(
-        xtask(&["build-node"], &dist, &[]).status.success(),
+        xtask(&["build-node"], &dist, &calls.env("build-node", &[]))
+            .status
+            .success(),
         "build-node failed"
     );
     assert!(
-        xtask(&["build-wheels"], &dist, &[]).status.success(),
+        xtask(&["build-wheels"], &dist, &calls.env("build-wheels", &[]))
+            .status
+            .success(),
         "build-wheels failed"
     );
+    calls.assert_shared_units_identical();
 
     let binary = dist.join("runtime/boxspec");
     let out = Command::new(&binary)
@@ -157,4 +170,110 @@ fn build_jobs_produce_smoke_tested_artifacts() {
         .map(|j| j["job"].as_str().unwrap())
         .collect();
     assert_eq!(jobs, ["build-runtime", "build-node", "build-wheels"]);
+}
+
+/// Every rustc call of each job, recorded by a pass-through wrapper in front of the real sccache, with a
+/// clean target directory per job so that every unit compiles (from the cache) and is seen.
+struct RustcCalls {
+    dir: PathBuf,
+    recorder: String,
+    target: String,
+}
+
+/// What identifies a unit across jobs: package and version, crate, host or target, crate type.
+type Unit = (String, String, bool, String);
+
+impl RustcCalls {
+    fn new() -> RustcCalls {
+        let dir = root().join("target/e2e/rustc-calls");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let recorder = dir.join("sccache-recorder");
+        fs::write(
+            &recorder,
+            format!(
+                "#!/bin/sh\n\
+                 # Records cwd, arguments and the CARGO_ variables sccache hashes, then runs the real sccache.\n\
+                 case \"$1\" in */rustc|rustc)\n\
+                 {{ pwd; printf '%s\\n' \"$@\"; env | grep '^CARGO_' | grep -v '^CARGO_MAKEFLAGS=' | sort; }} \
+                 > \"$RECORD_DIR/$$\" ;;\n\
+                 esac\n\
+                 exec '{}' \"$@\"\n",
+                common::pinned_sccache().display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&recorder, fs::Permissions::from_mode(0o755)).unwrap();
+        RustcCalls {
+            recorder: recorder.display().to_string(),
+            target: root().join("target/e2e/target").display().to_string(),
+            dir,
+        }
+    }
+
+    fn env<'a>(&self, job: &str, extra: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+        let _ = fs::remove_dir_all(&self.target);
+        let records = self.dir.join(job);
+        fs::create_dir_all(&records).unwrap();
+        let mut env = vec![
+            ("XTASK_SCCACHE", self.recorder.clone()),
+            ("RECORD_DIR", records.display().to_string()),
+            ("CARGO_TARGET_DIR", self.target.clone()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        env
+    }
+
+    /// Each unit the job compiled and exactly how (cwd, arguments, CARGO_ environment).
+    fn units(&self, job: &str) -> BTreeMap<Unit, BTreeSet<String>> {
+        let mut units: BTreeMap<Unit, BTreeSet<String>> = BTreeMap::new();
+        for entry in fs::read_dir(self.dir.join(job)).unwrap() {
+            let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let after = |flag: &str| {
+                lines
+                    .windows(2)
+                    .find(|w| w[0] == flag)
+                    .map_or(String::new(), |w| w[1].to_string())
+            };
+            let crate_name = after("--crate-name");
+            if crate_name.is_empty() || crate_name == "___" {
+                continue; // `rustc -vV` and cargo's `--print` queries
+            }
+            let var = |name: &str| {
+                lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                    .unwrap_or("")
+            };
+            let package = format!("{} {}", var("CARGO_PKG_NAME"), var("CARGO_PKG_VERSION"));
+            let for_target = lines.contains(&"--target");
+            let unit = (package, crate_name, for_target, after("--crate-type"));
+            units.entry(unit).or_default().insert(text.clone());
+        }
+        units
+    }
+
+    /// A unit two jobs both compile must get the very same rustc call, or the cache cannot share it.
+    fn assert_shared_units_identical(&self) {
+        let jobs = ["build-runtime", "build-node", "build-wheels"];
+        let units: Vec<_> = jobs.iter().map(|job| self.units(job)).collect();
+        let mut shared = 0;
+        for (i, a) in units.iter().enumerate() {
+            for (j, b) in units.iter().enumerate().skip(i + 1) {
+                for (unit, calls) in a {
+                    if let Some(other) = b.get(unit) {
+                        shared += 1;
+                        assert_eq!(
+                            calls, other,
+                            "{} and {} compile {unit:?} differently",
+                            jobs[i], jobs[j]
+                        );
+                    }
+                }
+            }
+        }
+        // Runtime, node and wheels share serde, serde_json, boxspec and their dependencies.
+        assert!(shared >= 20, "only {shared} shared units recorded");
+    }
 }
