@@ -7,14 +7,13 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
-use common::{copy_dir, fixture, free_port, pinned_sccache, tools_dir};
+use common::{copy_dir, fixture, free_port, pinned_sccache, tools_dir, tools_installed};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
@@ -168,30 +167,6 @@ fn finish(out: Output, start: Instant) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         seconds: start.elapsed().as_secs_f64(),
     }
-}
-
-/// The first drill installs the pinned tools (once, not racing the others) with an uncached build.
-fn tools_installed() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("xtask-drill-bootstrap-{}", std::process::id()));
-        copy_dir(&fixture(), &dir);
-        let out = Command::new(XTASK)
-            .args(["check-cache", "--cache", "off", "--manifest-path"])
-            .arg(dir.join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", dir.join("target"))
-            .env("XTASK_DIST_DIR", dir.join("dist"))
-            .env_remove("RUSTC_WRAPPER")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "bootstrap failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let _ = fs::remove_dir_all(&dir);
-    });
 }
 
 struct Redis {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 mod common;
-use common::{copy_dir, fixture, free_port, pinned_sccache};
+use common::{copy_dir, fixture, free_port, pinned_sccache, tools_installed};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
@@ -81,6 +81,7 @@ struct Run {
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
+        tools_installed();
         let dir =
             std::env::temp_dir().join(format!("xtask-container-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);

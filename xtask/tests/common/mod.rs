@@ -4,6 +4,8 @@
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 /// The tiny fixture crate: a bin with two small cacheable libraries.
 pub fn fixture() -> PathBuf {
@@ -46,4 +48,29 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Install the pinned tools once per test binary (concurrent installs into one venv would race), with
+/// an uncached build of the fixture.
+pub fn tools_installed() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-drill-bootstrap-{}", std::process::id()));
+        copy_dir(&fixture(), &dir);
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["check-cache", "--cache", "off", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env("XTASK_DIST_DIR", dir.join("dist"))
+            .env_remove("RUSTC_WRAPPER")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "bootstrap failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = fs::remove_dir_all(&dir);
+    });
 }
