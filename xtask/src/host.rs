@@ -44,7 +44,8 @@ impl HostEnv {
             python3: find("python3"),
             node: find("node"),
             npm: find("npm"),
-            temp: std::env::temp_dir().join("boxspec-xtask"),
+            // Per user: another user's leftover smoke directory cannot be cleaned by us.
+            temp: std::env::temp_dir().join(format!("boxspec-xtask-{}", own_id("Uid:"))),
             version: workspace_version(&root.join("Cargo.toml")).unwrap_or_default(),
             example_digest: std::fs::read_to_string(root.join("examples/box.digest"))
                 .map(|s| s.trim().to_string())
