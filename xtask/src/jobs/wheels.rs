@@ -87,7 +87,8 @@ fn check_and_smoke(host: &HostEnv) -> Vec<Step> {
 }
 
 /// Chooses the wrapper inside cibuildwheel's container: sccache when it runs there, else a pass-through
-/// shim. The path is absolute because cibuildwheel rewrites PATH.
+/// shim. The path is absolute because cibuildwheel rewrites PATH. It is a script, never a symlink to
+/// sccache: sccache run under another name takes that name for the compiler's and calls itself forever.
 const CIBW_WRAPPER: &str = "/usr/local/bin/xtask-rustc-wrapper";
 
 /// The wheel built by the pinned cibuildwheel in its own manylinux container. cibuildwheel copies the
@@ -100,9 +101,10 @@ pub fn plan_cibuildwheel(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) 
     let sccache = cache.wrapper.as_ref().map(|p| p.display().to_string());
     let select_wrapper = match &sccache {
         Some(sccache) => format!(
-            "if {sccache} --version >/dev/null 2>&1; then ln -sf {sccache} {CIBW_WRAPPER}; \
+            "if {sccache} --version >/dev/null 2>&1; \
+             then printf '#!/bin/sh\\nexec {sccache} \"$@\"\\n' > {CIBW_WRAPPER}; \
              else echo 'notice: sccache does not run in this image; building uncached' >&2; \
-             printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; chmod +x {CIBW_WRAPPER}; fi"
+             printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; fi; chmod +x {CIBW_WRAPPER}"
         ),
         None => {
             format!("printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; chmod +x {CIBW_WRAPPER}")
@@ -219,9 +221,13 @@ mod tests {
                 "{before_all}"
             );
             assert_eq!(
-                before_all.contains("ln -sf /t/sccache /usr/local/bin/xtask-rustc-wrapper"),
-                uses_sccache
+                before_all.contains(
+                    r#"printf '#!/bin/sh\nexec /t/sccache "$@"\n' > /usr/local/bin/xtask-rustc-wrapper"#
+                ),
+                uses_sccache,
+                "{before_all}"
             );
+            assert!(!before_all.contains("ln -s"), "{before_all}");
             assert!(
                 env(&cmd, "CIBW_ENVIRONMENT_LINUX")
                     .starts_with("RUSTC_WRAPPER=/usr/local/bin/xtask-rustc-wrapper ")
