@@ -131,7 +131,10 @@ pub fn plan_cibuildwheel(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) 
         .chain(
             host.vars
                 .keys()
-                .filter(|k| container::passed_by_name(k))
+                // Not the package variables of the driver's own `cargo run`: keys in cibuildwheel's
+                // container never match the host's anyway, and cargo sets them per crate.
+                .filter(|k| container::passed_by_name(k) && !k.starts_with("CARGO_PKG_"))
+                .filter(|k| !k.starts_with("CARGO_MANIFEST_"))
                 .cloned(),
         )
         .collect();
@@ -175,6 +178,9 @@ mod tests {
             ("HOME", "/home/u"),
             ("SCCACHE_REDIS_ENDPOINT", "redis://:hunter2@h:6379"),
             ("EDITOR", "vi"),
+            ("CARGO_HOME", "/home/u/.cargo"),
+            ("CARGO_PKG_NAME", "xtask"),
+            ("CARGO_MANIFEST_DIR", "/src/boxspec/xtask"),
         ]);
         let steps = plan_cibuildwheel(&host, cache, build);
         steps
@@ -267,6 +273,13 @@ mod tests {
             .collect();
         for name in ["SCCACHE_REDIS_ENDPOINT", "CARGO_INCREMENTAL"] {
             assert!(passed.contains(&name), "{name}: {passed:?}");
+        }
+        assert!(passed.contains(&"CARGO_HOME"), "{passed:?}");
+        for name in ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR"] {
+            assert!(
+                !passed.contains(&name),
+                "the driver's own {name}: {passed:?}"
+            );
         }
         assert!(
             !passed.contains(&"EDITOR") && !passed.contains(&"RUSTC_WRAPPER"),
