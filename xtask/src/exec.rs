@@ -116,6 +116,23 @@ impl Executor {
                 }
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
             }
+            Action::ExpectFile(path) => {
+                if path.is_file() {
+                    return Ok(());
+                }
+                let dir = path.parent().unwrap_or(path);
+                let found: Vec<String> = fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                bail!(
+                    "expected {} but {} holds {found:?}",
+                    path.display(),
+                    dir.display()
+                )
+            }
             Action::MakeDirs(dirs) => dirs.iter().try_for_each(|dir| {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
             }),
@@ -344,6 +361,36 @@ pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_artifact_names_what_was_built_instead() {
+        let dir = std::env::temp_dir().join(format!("xtask-expect-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("boxspec-0.1.0-cp39-abi3-manylinux_2_31_x86_64.whl"),
+            b"",
+        )
+        .unwrap();
+        let host = HostEnv::fixture(&[]);
+        let mut exec = Executor::new(&host, false);
+        let want = dir.join("boxspec-0.1.0-cp39-abi3-manylinux_2_17_x86_64.whl");
+        let err = exec
+            .run_steps(&[Step::new("expect", Action::ExpectFile(want))])
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("manylinux_2_31_x86_64.whl"), "{text}");
+        fs::write(
+            dir.join("boxspec-0.1.0-cp39-abi3-manylinux_2_17_x86_64.whl"),
+            b"",
+        )
+        .unwrap();
+        let found = dir.join("boxspec-0.1.0-cp39-abi3-manylinux_2_17_x86_64.whl");
+        assert!(
+            exec.run_steps(&[Step::new("expect", Action::ExpectFile(found))])
+                .is_ok()
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn glibc_scan() {

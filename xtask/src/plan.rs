@@ -15,6 +15,8 @@ pub enum Action {
     Run(Cmd),
     /// Delete (if present) and recreate a directory.
     CleanDir(PathBuf),
+    /// Fail unless the file exists, naming what its directory holds instead (a wheel with another tag).
+    ExpectFile(PathBuf),
     /// Create directories that are missing (as the invoking user, before a container mounts them).
     MakeDirs(Vec<PathBuf>),
     /// Copy files into a directory, keeping their names.
@@ -202,6 +204,7 @@ impl fmt::Display for Step {
                 Ok(())
             }
             Action::CleanDir(dir) => writeln!(f, "[{}] clean {}", self.name, dir.display()),
+            Action::ExpectFile(path) => writeln!(f, "[{}] expect {}", self.name, path.display()),
             Action::MakeDirs(dirs) => {
                 writeln!(f, "[{}] create if missing", self.name)?;
                 dirs.iter()
