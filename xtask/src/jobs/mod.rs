@@ -118,19 +118,25 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
 
     let mut reports = Vec::new();
     for (name, steps) in plans(&job, &host, &cache, container.as_ref()) {
-        let before = cache.stats();
+        // A container runs its own sccache server: the host's counters say nothing about its build.
+        let before = match &container {
+            None => cache.stats(),
+            Some(_) if global.dry_run => None,
+            Some(_) => {
+                container::clear_stats(&host);
+                None
+            }
+        };
         let compile_before = exec.compile_time;
-        if container.is_some() && !global.dry_run {
-            container::clear_stats(&host);
-        }
         exec.run_steps(&steps)?;
         if global.dry_run {
             continue;
         }
-        let stats = match (&container, before, cache.stats()) {
-            (Some(_), _, _) => container::take_stats(&host),
-            (None, Some(before), Some(after)) => Some(after.since(before)),
-            _ => None,
+        let stats = match &container {
+            Some(_) => container::take_stats(&host),
+            None => before
+                .zip(cache.stats())
+                .map(|(before, after)| after.since(before)),
         };
         let mode = if exec.degraded() {
             format!("{} (backend died mid-build)", cache.mode.as_str())

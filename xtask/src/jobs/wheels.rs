@@ -104,16 +104,15 @@ pub fn plan_cibuildwheel(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) 
     let engine = build.container.unwrap_or(Engine::Docker);
     let cargo_home = container::cargo_home(host);
     let sccache = cache.wrapper.as_ref().map(|p| p.display().to_string());
+    let shim = format!("printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}");
     let select_wrapper = match &sccache {
         Some(sccache) => format!(
             "if {sccache} --version >/dev/null 2>&1; \
              then printf '#!/bin/sh\\nexec {sccache} \"$@\"\\n' > {CIBW_WRAPPER}; \
              else echo 'notice: sccache does not run in this image; building uncached' >&2; \
-             printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; fi; chmod +x {CIBW_WRAPPER}"
+             {shim}; fi; chmod +x {CIBW_WRAPPER}"
         ),
-        None => {
-            format!("printf '#!/bin/sh\\nexec \"$@\"\\n' > {CIBW_WRAPPER}; chmod +x {CIBW_WRAPPER}")
-        }
+        None => format!("{shim}; chmod +x {CIBW_WRAPPER}"),
     };
     // Mounted into cibuildwheel's container at the host's paths: sccache only when the host probe
     // passed, the local cache, and the host's toolchain (manylinux images have no Rust).
