@@ -1,9 +1,9 @@
-//! The one executor: runs a plan's steps in order, groups and times their output, masks secret values,
-//! and watches compile steps whose cache backend is remote (a backend that dies mid-build hangs sccache).
+//! The one executor: runs a plan's steps in order, groups and times their output and masks secret values.
+//! It knows nothing of caches: a compile step may be given a watch, and if the watch says stop, the step's
+//! process is killed and the caller hears `Ran::Stopped`.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,26 +12,33 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::bounded;
-use crate::cache::{Backend, CacheSetup};
+use crate::checks;
 use crate::host::HostEnv;
-use crate::plan::{self, Action, Cmd, Step};
+use crate::plan::{Action, Cmd, Step};
+use crate::secrets;
+
+/// Asked about once a second while a compile step runs; `false` stops the step.
+pub type Watch<'a> = &'a mut dyn FnMut() -> bool;
+
+/// How a step ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    Done,
+    /// The watch said stop; the step's process was killed.
+    Stopped,
+}
 
 pub struct Executor {
     pub dry_run: bool,
     github: bool,
     secrets: Vec<String>,
-    /// The cache decision, once made; compile steps with a remote backend are watched.
-    cache: Option<CacheSetup>,
-    /// Set when the cache backend died during this run: later compile steps run uncached.
-    uncached_override: Option<Vec<(String, Option<String>)>>,
     /// Wall time spent in compile steps so far (reports split compiling from smoke tests).
     pub compile_time: Duration,
 }
 
 impl Executor {
     pub fn new(host: &HostEnv, dry_run: bool) -> Executor {
-        let secrets = plan::secret_values(&host.vars);
+        let secrets = secrets::secret_values(&host.vars);
         let github = host.github_actions();
         if github {
             for secret in &secrets {
@@ -42,14 +49,12 @@ impl Executor {
             dry_run,
             github,
             secrets,
-            cache: None,
-            uncached_override: None,
             compile_time: Duration::ZERO,
         }
     }
 
     pub fn mask(&self, text: &str) -> String {
-        plan::mask_text(text, &self.secrets)
+        secrets::mask_text(text, &self.secrets)
     }
 
     /// A one-line notice: a GitHub warning in Actions, a plain line elsewhere.
@@ -65,77 +70,60 @@ impl Executor {
         println!("{}", self.mask(text));
     }
 
-    pub fn use_cache(&mut self, cache: &CacheSetup) {
-        self.cache = Some(cache.clone());
-    }
-
-    pub fn degraded(&self) -> bool {
-        self.uncached_override.is_some()
-    }
-
     pub fn run_steps(&mut self, steps: &[Step]) -> Result<()> {
         for step in steps {
-            if self.dry_run {
-                print!("{}", self.mask(&step.to_string()));
-                continue;
-            }
-            let start = Instant::now();
-            match self.github {
-                true => println!("::group::{}", step.name),
-                false => println!("==> {}", step.name),
-            }
-            let result = self.run_step(step);
-            if self.github {
-                println!("::endgroup::");
-            }
-            if matches!(&step.action, Action::Run(cmd) if cmd.compiles) {
-                self.compile_time += start.elapsed();
-            }
-            let secs = start.elapsed().as_secs_f64();
-            match result {
-                Ok(()) => println!("<== {} ({secs:.1}s)", step.name),
-                Err(err) => {
-                    let err = err.context(format!("step `{}` failed after {secs:.1}s", step.name));
-                    if self.github {
-                        println!("::error::{}", self.mask(&format!("{err:#}")));
-                    }
-                    return Err(err);
-                }
-            }
+            self.run_step(step, None)?;
         }
         Ok(())
     }
 
-    fn run_step(&mut self, step: &Step) -> Result<()> {
+    /// One step, in its own group with its time; `--dry-run` prints it instead.
+    pub fn run_step(&mut self, step: &Step, watch: Option<Watch>) -> Result<Ran> {
+        if self.dry_run {
+            print!("{}", self.mask(&step.to_string()));
+            return Ok(Ran::Done);
+        }
+        let start = Instant::now();
+        match self.github {
+            true => println!("::group::{}", step.name),
+            false => println!("==> {}", step.name),
+        }
+        let result = self.perform(step, watch);
+        if self.github {
+            println!("::endgroup::");
+        }
+        if matches!(&step.action, Action::Run(cmd) if cmd.compiles) {
+            self.compile_time += start.elapsed();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        match result {
+            Ok(Ran::Done) => println!("<== {} ({secs:.1}s)", step.name),
+            Ok(Ran::Stopped) => println!("<== {} stopped ({secs:.1}s)", step.name),
+            Err(err) => {
+                let err = err.context(format!("step `{}` failed after {secs:.1}s", step.name));
+                if self.github {
+                    println!("::error::{}", self.mask(&format!("{err:#}")));
+                }
+                return Err(err);
+            }
+        }
+        result
+    }
+
+    fn perform(&mut self, step: &Step, watch: Option<Watch>) -> Result<Ran> {
         match &step.action {
-            Action::Run(cmd) => self.run_cmd(cmd),
+            Action::Run(cmd) => return self.run_cmd(cmd, watch.filter(|_| cmd.compiles)),
             Action::CleanDir(dir) => {
                 if dir.exists() {
                     fs::remove_dir_all(dir)
                         .with_context(|| format!("removing {}", dir.display()))?;
                 }
-                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            Action::ExpectFile(path) => {
-                if path.is_file() {
-                    return Ok(());
-                }
-                let dir = path.parent().unwrap_or(path);
-                let found: Vec<String> = fs::read_dir(dir)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
-                bail!(
-                    "expected {} but {} holds {found:?}",
-                    path.display(),
-                    dir.display()
-                )
-            }
+            Action::ExpectFile(path) => checks::expect_file(path)?,
             Action::MakeDirs(dirs) => dirs.iter().try_for_each(|dir| {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
-            }),
+            })?,
             Action::CopyInto { files, dir } => {
                 fs::create_dir_all(dir)?;
                 for file in files {
@@ -146,7 +134,6 @@ impl Executor {
                         format!("copying {} into {}", file.display(), dir.display())
                     })?;
                 }
-                Ok(())
             }
             Action::WriteFile {
                 path,
@@ -160,69 +147,15 @@ impl Executor {
                 if *executable {
                     fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
                 }
-                Ok(())
             }
             Action::CheckGlibc { path, max_minor } => {
-                let bytes =
-                    fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                match newest_glibc(&bytes) {
-                    Some(minor) if minor > *max_minor => bail!(
-                        "{} needs GLIBC_2.{minor}, newer than the GLIBC_2.{max_minor} the artifacts promise \
-                         (was it linked without the zig wrapper?)",
-                        path.display()
-                    ),
-                    found => {
-                        let found = found.map_or("no GLIBC_ symbol".into(), |m| {
-                            format!("at most GLIBC_2.{m}")
-                        });
-                        println!("{}: needs {found}", path.display());
-                        Ok(())
-                    }
-                }
+                println!("{}", checks::glibc_floor(path, *max_minor)?);
             }
         }
+        Ok(Ran::Done)
     }
 
-    fn run_cmd(&mut self, cmd: &Cmd) -> Result<()> {
-        let mut env = cmd.env.clone();
-        if cmd.compiles
-            && let Some(uncached) = &self.uncached_override
-        {
-            env.extend(uncached.iter().cloned());
-        }
-        let watched = match self.cache.as_ref().map(|c| &c.backend) {
-            Some(Backend::Remote {
-                health: Some(addr), ..
-            }) if cmd.compiles && !self.degraded() => Some(addr.clone()),
-            _ => None,
-        };
-        let outcome = self.spawn_and_wait(cmd, &env, watched.as_deref())?;
-        match outcome {
-            Outcome::Exited { ok: true, stdout } => check_stdout(cmd, &stdout),
-            Outcome::Exited { ok: false, .. } => {
-                bail!("{} exited unsuccessfully", cmd.program.display())
-            }
-            Outcome::BackendDied => {
-                let uncached = crate::cache::compile_env(None, &Backend::Disabled);
-                env.extend(uncached.iter().cloned());
-                self.uncached_override = Some(uncached);
-                match self.spawn_and_wait(cmd, &env, None)? {
-                    Outcome::Exited { ok: true, stdout } => check_stdout(cmd, &stdout),
-                    _ => bail!(
-                        "{} exited unsuccessfully (uncached retry)",
-                        cmd.program.display()
-                    ),
-                }
-            }
-        }
-    }
-
-    fn spawn_and_wait(
-        &self,
-        cmd: &Cmd,
-        env: &[(String, Option<String>)],
-        watched: Option<&str>,
-    ) -> Result<Outcome> {
+    fn run_cmd(&self, cmd: &Cmd, watch: Option<Watch>) -> Result<Ran> {
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
@@ -230,7 +163,7 @@ impl Executor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        bounded::apply_env(&mut command, env);
+        cmd.env.apply(&mut command);
         let mut child = command.spawn().with_context(|| {
             format!(
                 "cannot run {} in {}",
@@ -247,50 +180,27 @@ impl Executor {
             ),
             self.copy_lines(child.stderr.take().unwrap(), true, None),
         ];
-        let died = match watched {
-            Some(addr) => self.watch(&mut child, addr)?,
+        let stopped = match watch {
+            Some(watch) => wait_watched(&mut child, watch)?,
             None => false,
         };
         let status = child.wait()?;
         for copier in copiers {
             let _ = copier.join();
         }
-        if died {
-            return Ok(Outcome::BackendDied);
+        if stopped {
+            return Ok(Ran::Stopped);
         }
-        let stdout = captured.lock().unwrap().clone();
-        Ok(Outcome::Exited {
-            ok: status.success(),
-            stdout,
-        })
-    }
-
-    /// Poll the backend while the build runs; if it stops answering, kill the sccache server so the stuck
-    /// compiles fail fast, and report that the step must be retried without the cache.
-    fn watch(&self, child: &mut Child, addr: &str) -> Result<bool> {
-        let mut failures = 0;
-        let mut last_check = Instant::now();
-        loop {
-            if child.try_wait()?.is_some() {
-                return Ok(false);
-            }
-            thread::sleep(Duration::from_millis(100));
-            if last_check.elapsed() < Duration::from_secs(1) {
-                continue;
-            }
-            last_check = Instant::now();
-            failures = if reachable(addr) { 0 } else { failures + 1 };
-            if failures >= 2 {
-                self.notice(&format!(
-                    "the {} cache backend stopped answering during the build; stopping sccache and finishing uncached",
-                    self.cache.as_ref().map_or("remote", |c| c.backend.kind())
-                ));
-                if let Some(cache) = &self.cache {
-                    cache.kill_server();
-                }
-                let _ = child.kill();
-                return Ok(true);
-            }
+        if !status.success() {
+            bail!("{} exited unsuccessfully", cmd.program.display());
+        }
+        match cmd
+            .expect_stdout
+            .as_ref()
+            .map(|e| e.check(&captured.lock().unwrap()))
+        {
+            Some(Err(why)) => bail!("{} {why}", cmd.program.display()),
+            _ => Ok(Ran::Done),
         }
     }
 
@@ -303,7 +213,7 @@ impl Executor {
         let secrets = self.secrets.clone();
         thread::spawn(move || {
             for line in BufReader::new(from).split(b'\n').map_while(Result::ok) {
-                let line = plan::mask_text(&String::from_utf8_lossy(&line), &secrets);
+                let line = secrets::mask_text(&String::from_utf8_lossy(&line), &secrets);
                 if let Some(buf) = &capture {
                     let mut buf = buf.lock().unwrap();
                     buf.push_str(&line);
@@ -318,49 +228,29 @@ impl Executor {
     }
 }
 
-enum Outcome {
-    Exited { ok: bool, stdout: String },
-    BackendDied,
-}
-
-fn check_stdout(cmd: &Cmd, stdout: &str) -> Result<()> {
-    match cmd.expect_stdout.as_ref().map(|e| e.check(stdout)) {
-        Some(Err(why)) => bail!("{} {why}", cmd.program.display()),
-        _ => Ok(()),
-    }
-}
-
-fn reachable(addr: &str) -> bool {
-    let Ok(mut addrs) = addr.to_socket_addrs() else {
-        return false;
-    };
-    addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
-}
-
-/// The newest `GLIBC_2.N` version an ELF file names. Version requirements live in `.dynstr` as plain
-/// strings, so a byte scan finds them without an ELF parser.
-pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
-    const NEEDLE: &[u8] = b"GLIBC_2.";
-    let mut newest = None;
-    let mut i = 0;
-    while let Some(pos) = bytes[i..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
-        let start = i + pos + NEEDLE.len();
-        let digits: Vec<u8> = bytes[start..]
-            .iter()
-            .copied()
-            .take_while(u8::is_ascii_digit)
-            .collect();
-        if let Ok(minor) = std::str::from_utf8(&digits).unwrap_or("").parse::<u32>() {
-            newest = newest.max(Some(minor));
+/// Wait for the child, asking the watch once a second; kill the child when it says stop.
+fn wait_watched(child: &mut Child, watch: Watch) -> Result<bool> {
+    let mut last_check = Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(false);
         }
-        i = start;
+        thread::sleep(Duration::from_millis(100));
+        if last_check.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        last_check = Instant::now();
+        if !watch() {
+            let _ = child.kill();
+            return Ok(true);
+        }
     }
-    newest
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::HostEnv;
 
     #[test]
     fn a_missing_artifact_names_what_was_built_instead() {
@@ -390,15 +280,5 @@ mod tests {
                 .is_ok()
         );
         let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn glibc_scan() {
-        assert_eq!(
-            newest_glibc(b"\0GLIBC_2.2.5\0GLIBC_2.14\0GLIBC_2.3\0"),
-            Some(14)
-        );
-        assert_eq!(newest_glibc(b"\0GLIBC_2.34\0GLIBC_2.17\0"), Some(34));
-        assert_eq!(newest_glibc(b"no versions here"), None);
     }
 }

@@ -128,6 +128,12 @@ pub enum Job {
     },
     /// Lint .github/workflows with the pinned actionlint.
     LintWorkflows,
+    /// Install the pinned tools and print where each one is, as JSON.
+    Tools {
+        /// Also install the real servers the tests run against (redis-server).
+        #[arg(long)]
+        test: bool,
+    },
     /// Show what the driver detects: tools, sccache candidates, backend, probe result.
     Doctor {
         /// Print the decision as JSON.
@@ -136,26 +142,17 @@ pub enum Job {
     },
 }
 
-impl Job {
-    /// Where the job compiles (`None` for jobs that build nothing of ours).
-    pub fn build_args(&self) -> Option<&BuildArgs> {
-        match self {
-            Job::BuildRuntime(build) | Job::BuildNode(build) | Job::WarmCaches(build) => {
-                Some(build)
-            }
-            Job::BuildWheels { build, .. } | Job::CheckCache { build, .. } => Some(build),
-            _ => None,
-        }
-    }
+/// A combination of flags clap cannot reject by itself; exits with 2 like clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
 
-    /// `warm-caches` exists to fill the cache: warming without one is pointless.
-    pub fn default_cache_mode(&self) -> CacheMode {
-        match self {
-            Job::WarmCaches(_) => CacheMode::Require,
-            _ => CacheMode::Auto,
-        }
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for UsageError {}
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,9 @@ pub struct HostEnv {
 impl HostEnv {
     pub fn probe(root: &Path) -> HostEnv {
         let vars: BTreeMap<String, String> = std::env::vars().collect();
-        let tools = Tools::locate(&vars);
+        let tools = Tools {
+            dir: tools_dir(&vars),
+        };
         let find =
             |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
         HostEnv {
@@ -81,6 +83,48 @@ impl HostEnv {
             Some(dir) if !dir.is_empty() => self.root.join(dir),
             _ => self.root.join("target"),
         }
+    }
+
+    /// The cargo that runs the driver (`cargo xtask` sets `CARGO`).
+    pub fn cargo(&self) -> String {
+        self.var("CARGO").unwrap_or("cargo").to_string()
+    }
+
+    pub fn cargo_home(&self) -> PathBuf {
+        self.home_var("CARGO_HOME", ".cargo")
+    }
+
+    pub fn rustup_home(&self) -> PathBuf {
+        self.home_var("RUSTUP_HOME", ".rustup")
+    }
+
+    fn home_var(&self, name: &str, default: &str) -> PathBuf {
+        match self.var(name) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => Path::new(self.var("HOME").unwrap_or("/")).join(default),
+        }
+    }
+
+    /// `XDG_CACHE_HOME`, else `~/.cache`: where the tools, the local sccache and container HOME live.
+    pub fn user_cache_dir(&self) -> PathBuf {
+        user_cache_dir(&self.vars)
+    }
+}
+
+fn user_cache_dir(vars: &BTreeMap<String, String>) -> PathBuf {
+    match (vars.get("XDG_CACHE_HOME"), vars.get("HOME")) {
+        (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+        (_, Some(home)) => Path::new(home).join(".cache"),
+        _ => std::env::temp_dir(),
+    }
+}
+
+/// `XTASK_TOOLS_DIR`, else a stable directory outside the checkout: the linker wrapper's path is part of
+/// every sccache key, so other checkouts share hits.
+fn tools_dir(vars: &BTreeMap<String, String>) -> PathBuf {
+    match vars.get("XTASK_TOOLS_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => user_cache_dir(vars).join("boxspec-xtask").join("tools"),
     }
 }
 
@@ -136,6 +180,38 @@ fn node_modules_current(dir: &Path) -> bool {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_dir_is_stable_and_overridable() {
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let cases = [
+            (
+                vars(&[("HOME", "/home/u")]),
+                "/home/u/.cache/boxspec-xtask/tools",
+            ),
+            (
+                vars(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]),
+                "/c/boxspec-xtask/tools",
+            ),
+            (
+                vars(&[("HOME", "/home/u"), ("XTASK_TOOLS_DIR", "/t")]),
+                "/t",
+            ),
+        ];
+        for (vars, want) in cases {
+            assert_eq!(tools_dir(&vars), PathBuf::from(want));
+        }
+    }
+}
+
+#[cfg(test)]
 impl HostEnv {
     /// A host with everything installed, for plan tests.
     pub fn fixture(vars: &[(&str, &str)]) -> HostEnv {
@@ -154,6 +230,7 @@ impl HostEnv {
                 venv_exists: true,
                 venv_current: true,
                 linker_current: true,
+                test_venv_current: true,
             },
             node_modules_current: true,
             python3: Some(PathBuf::from("/usr/bin/python3")),

@@ -1,14 +1,18 @@
 //! `cargo xtask <job>`: parse flags, probe the host, run the job. Nothing else lives here.
 
-mod bounded;
 mod cache;
+mod caller_env;
+mod checks;
 mod container;
+mod env_delta;
 mod exec;
 mod flags;
 mod host;
 mod jobs;
 mod plan;
+mod process;
 mod report;
+mod secrets;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -24,25 +28,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            match err.is::<UsageError>() {
+            match err.is::<flags::UsageError>() {
                 true => ExitCode::from(2),
                 false => ExitCode::FAILURE,
             }
         }
     }
 }
-
-/// A combination of flags clap cannot reject by itself; exits with 2 like clap's own usage errors.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

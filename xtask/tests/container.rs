@@ -1,6 +1,6 @@
 //! Container mode for real: podman and a locally built image (`.ci/container-setup.sh` makes both).
 //! Where this machine cannot run a container the tests that need one print "SKIPPED" and why; with
-//! XTASK_REQUIRE_CONTAINER_TEST=1 (set by .ci/run once the setup worked) that is a failure instead.
+//! CI=true or XTASK_REQUIRE_CONTAINER_TEST=1 (set by .ci/run once the setup worked) that is a failure.
 
 use std::fs;
 use std::io::Write;
@@ -12,7 +12,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 mod common;
-use common::{copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed};
+use common::{
+    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed,
+};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
@@ -44,7 +46,10 @@ fn image() -> Option<String> {
         ),
         Ok(_) => return Some(image),
     };
-    if std::env::var("XTASK_REQUIRE_CONTAINER_TEST").as_deref() == Ok("1") {
+    // CI refuses to skip: there a missing prerequisite is a failure with the reason.
+    if std::env::var("XTASK_REQUIRE_CONTAINER_TEST").as_deref() == Ok("1")
+        || std::env::var("CI").as_deref() == Ok("true")
+    {
         panic!("the container test is required here, but {why}");
     }
     say(&format!(
@@ -58,14 +63,6 @@ struct Scratch {
     dir: PathBuf,
     port: u16,
     cache: PathBuf,
-}
-
-struct Run {
-    ok: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
 }
 
 impl Scratch {
@@ -91,14 +88,7 @@ impl Scratch {
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .envs(extra.iter().copied());
         let start = Instant::now();
-        let out = cmd.output().unwrap();
-        let run = Run {
-            ok: out.status.success(),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            seconds: start.elapsed().as_secs_f64(),
-        };
+        let run = Run::finish(cmd.output().unwrap(), start);
         if !run.ok {
             eprintln!("--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
         }
@@ -275,11 +265,7 @@ fn a_wrapper_that_cannot_run_in_the_image_means_an_uncached_build() {
         "the host probe passed: {}",
         run.stdout
     );
-    let notices: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("notice: "))
-        .collect();
+    let notices = run.notices();
     assert_eq!(
         notices,
         [format!(

@@ -117,6 +117,7 @@ fn build_jobs_produce_smoke_tested_artifacts() {
         "build-wheels failed"
     );
     calls.assert_shared_units_identical();
+    second_builds_need_no_registry(&dist);
 
     let binary = dist.join("runtime/boxspec");
     let out = Command::new(&binary)
@@ -156,6 +157,36 @@ fn build_jobs_produce_smoke_tested_artifacts() {
         .map(|j| j["job"].as_str().unwrap())
         .collect();
     assert_eq!(jobs, ["build-runtime", "build-node", "build-wheels"]);
+}
+
+/// Run again as a user types it (`cargo xtask …`: cargo builds and starts the driver first), with every
+/// package registry unreachable: crates.io (offline), PyPI and npm (a closed local port).
+fn second_builds_need_no_registry(dist: &Path) {
+    let closed = format!("http://127.0.0.1:{}", common::free_port());
+    for job in ["build-node", "build-wheels"] {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["xtask", job])
+            .current_dir(root())
+            .stdin(Stdio::null());
+        common::scrub_caller_env(&mut cmd);
+        let out = cmd
+            .env("XTASK_DIST_DIR", dist)
+            .env("SCCACHE_DIR", root().join("target/e2e/sccache"))
+            .env("SCCACHE_SERVER_PORT", common::free_port().to_string())
+            .env("SCCACHE_IDLE_TIMEOUT", "30")
+            .env("CARGO_TARGET_DIR", root().join("target/e2e/target"))
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("PIP_INDEX_URL", format!("{closed}/simple"))
+            .env("npm_config_registry", format!("{closed}/"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "a second `cargo xtask {job}` needed a registry:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Every rustc call of each job, recorded by a pass-through wrapper in front of the real sccache, with a

@@ -3,13 +3,16 @@
 //! The build workflows (`build-*.yml`, `warm-caches.yml`) must stay thin: set-up actions pinned by
 //! commit, then `cargo xtask <job>` and nothing else. Only `warm-caches.yml` may save the compiler
 //! cache, and tag (release) builds may neither restore it nor compile through it.
+//! No set-up action keeps a cache of its own (setup-node's npm cache, setup-python's pip cache), and
+//! the pinned actionlint and zizmor (offline) accept every workflow.
 //!
 //! No YAML crate: `Yaml::parse` is a small block-style reader, enough for these files (maps,
 //! `- ` sequences, `|`/`>` block scalars, `[a, b]` flow lists, quotes and trailing comments).
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------------------------
 // A minimal YAML reader.
@@ -630,6 +633,42 @@ fn tag_builds_cannot_use_the_cache() {
         tagged >= 3,
         "expected the three build-*.yml workflows to build tags, found {tagged}"
     );
+    // setup-node and setup-python keep caches of their own, restored regardless of the compiler-cache
+    // guard above and saved by whichever workflow ran first: none may be on, in any workflow (zizmor's
+    // cache-poisoning audit, and only warm-caches.yml saves). setup-node v5 turns its npm cache on when
+    // `package-manager-cache` is omitted, so it must say `false`.
+    let mut setup_node = 0;
+    for wf in workflows() {
+        for (job, _, step) in wf.steps() {
+            let Some(uses) = step.get_str("uses") else {
+                continue;
+            };
+            let name = action(uses).0;
+            if name != "actions/setup-node" && name != "actions/setup-python" {
+                continue;
+            }
+            let label = step_label(&wf.file, job, step);
+            let with = step.get("with");
+            if with.and_then(|w| w.get("cache")).is_some() {
+                errors.push(format!(
+                    "{label}: `cache:` turns on {name}'s own cache; tag builds would restore it"
+                ));
+            }
+            if name == "actions/setup-node" {
+                setup_node += 1;
+                let pm = with.and_then(|w| w.get_str("package-manager-cache"));
+                if pm != Some("false") {
+                    errors.push(format!(
+                        "{label}: needs `package-manager-cache: false` (omitted, setup-node v5 caches npm), has {pm:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        setup_node > 0,
+        "no actions/setup-node step parsed: the check above checked nothing"
+    );
     assert!(errors.is_empty(), "\n{}", errors.join("\n"));
 }
 
@@ -781,16 +820,32 @@ fn rust_toolchain_input_matches_rust_toolchain_toml() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (d) The pinned actionlint accepts every workflow.
+// (d) The pinned actionlint and zizmor accept every workflow.
 
+/// `cargo xtask lint-workflows`, once per test binary: it installs the pinned tools into the tools
+/// venv (two installs into one venv at once would race), then runs actionlint.
+fn lint_workflows() -> &'static Output {
+    static OUT: OnceLock<Output> = OnceLock::new();
+    OUT.get_or_init(|| {
+        Command::new(env!("CARGO"))
+            .args(["xtask", "lint-workflows"])
+            .current_dir(root())
+            .env_remove("GITHUB_ACTIONS")
+            // The caller's zizmor settings (a config, a token) must not change the verdict.
+            .env_remove("ZIZMOR_CONFIG")
+            .env_remove("ZIZMOR_GITHUB_TOKEN")
+            .output()
+            .expect("run cargo xtask lint-workflows")
+    })
+}
+
+/// `cargo xtask lint-workflows` as typed: the pinned actionlint, then zizmor at its default persona,
+/// offline, with `--strict-collection` (an unreadable workflow fails instead of being skipped). Any
+/// finding fails (zizmor exits 10-14); an intended exception is a `# zizmor: ignore[rule]` comment with
+/// its reason beside it.
 #[test]
-fn actionlint_passes() {
-    let out = Command::new(env!("CARGO"))
-        .args(["xtask", "lint-workflows"])
-        .current_dir(root())
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .expect("run cargo xtask lint-workflows");
+fn actionlint_and_zizmor_pass() {
+    let out = lint_workflows();
     assert!(
         out.status.success(),
         "cargo xtask lint-workflows failed ({}):\n--- stdout\n{}\n--- stderr\n{}",

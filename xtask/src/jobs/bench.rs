@@ -4,12 +4,13 @@
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use xshell::{Shell, cmd};
 
+use crate::caller_env;
 use crate::host::HostEnv;
 
 const JOBS: [&str; 3] = ["build-runtime", "build-node", "build-wheels"];
@@ -64,14 +65,23 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
     for job in JOBS {
         bench.build("cross-path", &elsewhere, job, Some(&shared))?;
     }
-    let _ = Command::new(host.tools.bin("sccache"))
-        .arg("--stop-server")
+    let sh = Shell::new()?;
+    let sccache = host.tools.bin("sccache");
+    let _ = cmd!(sh, "{sccache} --stop-server")
         .env("SCCACHE_SERVER_PORT", &bench.port)
+        .quiet()
+        .ignore_status()
         .output();
 
     println!("\n{}", table(&bench.rows));
-    let scenarios: Vec<Value> = bench
-        .rows
+    match json_out {
+        Some(path) => write_json(&bench.rows, path),
+        None => Ok(()),
+    }
+}
+
+fn write_json(rows: &[Row], path: &Path) -> Result<()> {
+    let scenarios: Vec<Value> = rows
         .iter()
         .filter(|r| r.scenario != "cross-job (warm-caches)")
         .map(|r| {
@@ -84,11 +94,8 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
             })
         })
         .collect();
-    if let Some(path) = json_out {
-        let text = serde_json::to_string_pretty(&json!({ "scenarios": scenarios }))?;
-        fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    let text = serde_json::to_string_pretty(&json!({ "scenarios": scenarios }))?;
+    fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
 impl Bench {
@@ -105,24 +112,19 @@ impl Bench {
         let _ = fs::remove_dir_all(&target);
         let _ = fs::remove_dir_all(&dist);
         eprintln!("bench: {scenario:<24} {job:<14} …");
-        let mut cmd = Command::new(driver);
-        cmd.arg(job)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SCCACHE_")
-                || k.starts_with("XTASK_")
-                || k.contains("RUSTC_WRAPPER")
-                || k.starts_with("GITHUB_")
-            {
-                cmd.env_remove(k);
-            }
+        let sh = Shell::new()?;
+        let mut cmd = cmd!(sh, "{driver} {job}")
+            .quiet()
+            .ignore_status()
+            .ignore_stdout();
+        for (k, _) in std::env::vars().filter(|(k, _)| caller_env::changes_the_build(k)) {
+            cmd = cmd.env_remove(k);
         }
-        cmd.env("CARGO_TARGET_DIR", &target)
+        cmd = cmd
+            .env("CARGO_TARGET_DIR", &target)
             .env("XTASK_DIST_DIR", &dist)
             .env("SCCACHE_SERVER_PORT", &self.port);
-        match cache {
+        cmd = match cache {
             Some(dir) => cmd.env("SCCACHE_DIR", dir).env("XTASK_CACHE", "require"),
             None => cmd.env("XTASK_CACHE", "off"),
         };
@@ -159,18 +161,12 @@ impl Bench {
 /// was built from) at another absolute path, plus node_modules (so npm ci does not skew the timing),
 /// with its own driver binary built once.
 fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
-    let files = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(&host.root)
-        .output()?;
-    for file in files.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
-        let rel = Path::new(std::str::from_utf8(file)?);
+    let sh = Shell::new()?;
+    sh.change_dir(&host.root);
+    let files = cmd!(sh, "git ls-files -z --cached --others --exclude-standard")
+        .quiet()
+        .read()?;
+    for rel in files.split('\0').filter(|f| !f.is_empty()).map(Path::new) {
         if !host.root.join(rel).is_file() {
             continue; // deleted in the working tree
         }
@@ -178,22 +174,19 @@ fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
         fs::create_dir_all(dest.parent().unwrap())?;
         fs::copy(host.root.join(rel), &dest)?;
     }
-    let status = Command::new("cp")
-        .args(["-a"])
-        .arg(host.root.join("sdks/node/node_modules"))
-        .arg(to.join("sdks/node/"))
-        .status()?;
-    if !status.success() {
-        bail!("copying node_modules failed");
-    }
-    let status = Command::new(super::cargo(host))
-        .args(["build", "--quiet", "-p", "xtask"])
+    let node_modules = host.root.join("sdks/node/node_modules");
+    let sdk = to.join("sdks/node/");
+    cmd!(sh, "cp -a {node_modules} {sdk}")
+        .quiet()
+        .run()
+        .context("copying node_modules")?;
+    sh.change_dir(to);
+    let cargo = host.cargo();
+    cmd!(sh, "{cargo} build --quiet -p xtask")
         .env_remove("RUSTC_WRAPPER")
-        .current_dir(to)
-        .status()?;
-    if !status.success() {
-        bail!("building the driver in {} failed", to.display());
-    }
+        .quiet()
+        .run()
+        .with_context(|| format!("building the driver in {}", to.display()))?;
     Ok(to.join("target/debug/xtask"))
 }
 

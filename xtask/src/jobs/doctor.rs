@@ -7,18 +7,18 @@ use xshell::{Shell, cmd};
 use crate::cache::{self, CacheSetup};
 use crate::flags::{CacheMode, Global};
 use crate::host::HostEnv;
-use crate::{plan, tools};
+use crate::{secrets, tools};
 
 pub fn run(global: &Global, host: &HostEnv, as_json: bool) -> Result<()> {
     // Under `require` a failed decision is the answer to show, not a reason to stop.
     let decision = cache::decide(global, CacheMode::Auto, host, global.dry_run);
     let versions = tool_versions(host);
-    let secrets = plan::secret_values(&host.vars);
+    let secrets = secrets::secret_values(&host.vars);
     let text = match as_json {
         true => serde_json::to_string_pretty(&to_json(host, &decision, &versions))?,
         false => to_text(host, &decision, &versions),
     };
-    println!("{}", plan::mask_text(&text, &secrets));
+    println!("{}", secrets::mask_text(&text, &secrets));
     decision.map(|_| ())
 }
 
@@ -96,7 +96,7 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
                 };
                 out += &format!(
                     "candidate   {:<26} {} — {verdict}\n",
-                    c.source,
+                    c.source.label(),
                     c.path.display()
                 );
             }
@@ -138,7 +138,7 @@ fn to_json(
             "decision_ms": s.decision_ms,
             "notices": s.notices,
             "candidates": s.candidates.iter().map(|c| json!({
-                "source": c.source,
+                "source": c.source.label(),
                 "path": c.path,
                 "version": c.verdict.as_ref().ok(),
                 "refused": c.verdict.as_ref().err(),

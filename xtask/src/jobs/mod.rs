@@ -1,245 +1,91 @@
-//! One module per job. Build jobs are `plan(host, cache) -> Vec<Step>`; `run` does the shared part:
-//! tools, the cache decision, executing the plans and reporting cache statistics.
+//! One file per job. `run` maps the command line onto them: the build jobs (`build_job.rs`) go through
+//! the pipeline (`pipeline.rs`: tools, cache decision, plans, execution, report); the others are plain
+//! functions.
 
 pub mod bench;
+pub mod build_job;
+pub mod check_cache;
+pub mod cibuildwheel;
+pub mod compile;
 pub mod doctor;
+pub mod lint;
 pub mod node;
+pub mod pipeline;
 pub mod runtime;
+pub mod tool_paths;
 pub mod wheels;
 
-use std::io::Write;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-
-use crate::cache::{self, CacheSetup};
-use crate::container::{self, Container};
-use crate::exec::Executor;
-use crate::flags::{Global, Job, Via};
+use crate::flags::{CacheMode, Global, Job, Via};
 use crate::host::HostEnv;
-use crate::plan::{Cmd, Step};
-use crate::report::{self, JobReport};
-use crate::tools;
+pub use build_job::BuildJob;
+use pipeline::tools_installed;
 
-/// The plans a job stands for, one per reported job; `warm-caches` is the three build jobs' own plans.
-/// With a container, their compile steps run in it.
-pub fn plans(
-    job: &Job,
-    host: &HostEnv,
-    cache: &CacheSetup,
-    container: Option<&Container>,
-) -> Vec<(&'static str, Vec<Step>)> {
-    let plans = host_plans(job, host, cache);
-    match container {
-        Some(c) => plans
-            .into_iter()
-            .map(|(name, steps)| (name, c.plan(steps, host, cache)))
-            .collect(),
-        None => plans,
+pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
+    match &job {
+        Job::Doctor { json } => doctor::run(&global, &host, *json),
+        Job::LintWorkflows => lint::run(&mut tools_installed(&global, &host)?, &host),
+        Job::Tools { test } => tool_paths::run(&mut tools_installed(&global, &host)?, &host, *test),
+        Job::BenchCache { json } => {
+            tools_installed(&global, &host)?;
+            match global.dry_run {
+                true => Ok(()),
+                false => bench::run(&host, json.as_deref()),
+            }
+        }
+        Job::BuildRuntime(args)
+        | Job::BuildNode(args)
+        | Job::WarmCaches(args)
+        | Job::BuildWheels { build: args, .. }
+        | Job::CheckCache { build: args, .. } => {
+            let (jobs, default_mode) = build_jobs(&job);
+            pipeline::run(&jobs, args, &global, &host, default_mode)
+        }
     }
 }
 
-fn host_plans(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str, Vec<Step>)> {
-    match job {
-        Job::BuildRuntime(_) => vec![("build-runtime", runtime::plan(host, cache))],
-        Job::BuildNode(_) => vec![("build-node", node::plan(host, cache))],
+/// The builds a command stands for, and its cache mode unless one is asked for.
+pub fn build_jobs(job: &Job) -> (Vec<BuildJob>, CacheMode) {
+    let jobs = match job {
+        Job::BuildRuntime(_) => vec![BuildJob::Runtime],
+        Job::BuildNode(_) => vec![BuildJob::Node],
+        Job::BuildWheels {
+            via: Via::Maturin, ..
+        } => vec![BuildJob::Wheels],
         Job::BuildWheels {
             via: Via::Cibuildwheel,
             build,
-        } => vec![(
-            "build-wheels",
-            wheels::plan_cibuildwheel(host, cache, build),
-        )],
-        Job::BuildWheels { .. } => vec![("build-wheels", wheels::plan(host, cache))],
-        Job::WarmCaches(_) => vec![
-            ("build-runtime", runtime::plan(host, cache)),
-            ("build-node", node::plan(host, cache)),
-            ("build-wheels", wheels::plan(host, cache)),
-        ],
-        Job::CheckCache { manifest_path, .. } => {
-            vec![("check-cache", check_cache(host, cache, manifest_path))]
+        } => vec![BuildJob::WheelsViaCibuildwheel(build.clone())],
+        // Warming without a cache is pointless: the cache is required unless asked otherwise.
+        Job::WarmCaches(_) => return (BuildJob::WARMED.to_vec(), CacheMode::Require),
+        Job::CheckCache { manifest_path, .. } => vec![BuildJob::CheckCache(manifest_path.clone())],
+        Job::Doctor { .. } | Job::LintWorkflows | Job::Tools { .. } | Job::BenchCache { .. } => {
+            vec![]
         }
-        Job::LintWorkflows | Job::Doctor { .. } | Job::BenchCache { .. } => vec![],
-    }
-}
-
-pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
-    if let Job::Doctor { json } = job {
-        return doctor::run(&global, &host, json);
-    }
-    // cibuildwheel runs its own containers; --container only names its engine there.
-    let container = match job.build_args() {
-        Some(build)
-            if !matches!(
-                job,
-                Job::BuildWheels {
-                    via: Via::Cibuildwheel,
-                    ..
-                }
-            ) =>
-        {
-            Container::probe(build, &host, global.dry_run)?
-        }
-        _ => None,
     };
-    let mut exec = Executor::new(&host, global.dry_run);
-    let python3 = host
-        .python3
-        .as_deref()
-        .context("python3 is not on PATH; the tools venv needs it")?;
-    let bootstrap = tools::bootstrap(&host.tools, &host.tools_state, python3);
-    exec.run_steps(&bootstrap)
-        .context("installing the pinned tools")?;
-    match &job {
-        Job::LintWorkflows => {
-            let lint = Cmd::new(host.tools.bin("actionlint"), &host.root).into_step("actionlint");
-            return exec.run_steps(&[lint]);
-        }
-        Job::BenchCache { json } if !global.dry_run => return bench::run(&host, json.as_deref()),
-        _ => {}
-    }
-
-    let cache = cache::decide(&global, job.default_cache_mode(), &host, global.dry_run)?;
-    for notice in &cache.notices {
-        exec.notice(notice);
-    }
-    exec.info(&cache.summary());
-    match &container {
-        Some(c) => exec.info(&format!(
-            "container: {} {} · {} toolchain · as {}:{}",
-            c.engine.as_str(),
-            c.image,
-            if c.host_toolchain { "host" } else { "image" },
-            c.uid,
-            c.gid
-        )),
-        // The watchdog guards the host's sccache server; a container runs its own.
-        None => exec.use_cache(&cache),
-    }
-
-    let mut reports = Vec::new();
-    for (name, steps) in plans(&job, &host, &cache, container.as_ref()) {
-        // A container runs its own sccache server: the host's counters say nothing about its build.
-        let before = match &container {
-            None => cache.stats(),
-            Some(_) if global.dry_run => None,
-            Some(_) => {
-                container::clear_stats(&host);
-                None
-            }
-        };
-        let compile_before = exec.compile_time;
-        exec.run_steps(&steps)?;
-        if global.dry_run {
-            continue;
-        }
-        let stats = match &container {
-            Some(_) => container::take_stats(&host),
-            None => before
-                .zip(cache.stats())
-                .map(|(before, after)| after.since(before)),
-        };
-        let mode = if exec.degraded() {
-            format!("{} (backend died mid-build)", cache.mode.as_str())
-        } else if container.is_some() && cache.wrapper.is_some() && stats.is_none() {
-            format!(
-                "{} (sccache did not run in the container)",
-                cache.mode.as_str()
-            )
-        } else {
-            cache.mode_label()
-        };
-        reports.push(JobReport {
-            job: name.to_string(),
-            mode,
-            backend: cache.backend.kind().to_string(),
-            decision_ms: cache.decision_ms,
-            compile_seconds: (exec.compile_time - compile_before).as_secs_f64(),
-            stats,
-        });
-    }
-    if global.dry_run {
-        return Ok(());
-    }
-    exec.info(&report::table(&reports));
-    report::merge_into(&host.dist().join("cache-report.json"), &reports)?;
-    if let Some(summary) = host.var("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
-        append(summary, &report::markdown(&reports))?;
-    }
-    if let Some(output) = host.var("GITHUB_OUTPUT").filter(|s| !s.is_empty()) {
-        let artifacts: String = reports
-            .iter()
-            .map(|r| format!("{}={}\n", r.job, artifact_dir(&host, &r.job)))
-            .collect();
-        append(output, &artifacts)?;
-    }
-    Ok(())
-}
-
-fn artifact_dir(host: &HostEnv, job: &str) -> String {
-    let sub = match job {
-        "build-runtime" => "runtime",
-        "build-node" => "node",
-        "build-wheels" => "wheels",
-        _ => "",
-    };
-    host.dist().join(sub).display().to_string()
-}
-
-/// A plain release build of any crate with the compile environment every job uses.
-fn check_cache(host: &HostEnv, cache: &CacheSetup, manifest: &std::path::Path) -> Vec<Step> {
-    let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
-    vec![
-        Cmd::new(cargo(host), manifest.parent().unwrap_or(&host.root))
-            .args([
-                "build",
-                "--release",
-                "--target",
-                tools::TARGET,
-                "--manifest-path",
-            ])
-            .arg_path(&manifest)
-            .compile_env(&compile_env(host, cache))
-            .into_step("cargo build (check-cache)"),
-    ]
-}
-
-fn append(path: &str, text: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {path}"))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("writing {path}"))
-}
-
-/// What every compile step adds to its environment: the cache decision and the one shared linker.
-pub fn compile_env(host: &HostEnv, cache: &CacheSetup) -> Vec<(String, Option<String>)> {
-    let mut env = cache.env.clone();
-    env.push((
-        linker_var(),
-        Some(host.tools.linker().display().to_string()),
-    ));
-    env
-}
-
-fn linker_var() -> String {
-    format!(
-        "CARGO_TARGET_{}_LINKER",
-        tools::TARGET.to_uppercase().replace('-', "_")
-    )
-}
-
-pub fn cargo(host: &HostEnv) -> String {
-    host.var("CARGO").unwrap_or("cargo").to_string()
+    (jobs, CacheMode::Auto)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cache::Backend;
+    use crate::cache::CacheSetup;
+    use crate::cache::backend::RemoteKind;
     use crate::flags::BuildArgs;
+    use crate::plan::Step;
     use crate::plan::{Action, Cmd};
+    use crate::tools;
+
+    /// Each reported build of a command and its plan, on the host.
+    fn plans_of(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str, Vec<Step>)> {
+        let (jobs, _) = build_jobs(job);
+        pipeline::plans(&jobs, host, cache, None)
+            .into_iter()
+            .map(|(job, steps)| (job.name(), steps))
+            .collect()
+    }
 
     fn wheels_job(via: Via) -> Job {
         Job::BuildWheels {
@@ -248,7 +94,7 @@ mod tests {
         }
     }
 
-    fn build_jobs() -> [Job; 3] {
+    fn build_commands() -> [Job; 3] {
         [
             Job::BuildRuntime(BuildArgs::default()),
             Job::BuildNode(BuildArgs::default()),
@@ -267,11 +113,7 @@ mod tests {
     }
 
     fn env<'a>(cmd: &'a Cmd, name: &str) -> Option<Option<&'a str>> {
-        cmd.env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_deref())
+        cmd.env.get(name)
     }
 
     fn setups() -> [CacheSetup; 3] {
@@ -285,7 +127,7 @@ mod tests {
             CacheSetup::fixture(
                 Some("/t/venv/bin/sccache"),
                 Backend::Remote {
-                    kind: "redis",
+                    kind: RemoteKind::Redis,
                     health: None,
                 },
             ),
@@ -297,7 +139,7 @@ mod tests {
     #[test]
     fn every_build_job_compiles_the_same_way() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
-        let jobs = build_jobs();
+        let jobs = build_commands();
         for cache in setups() {
             let wrapper = cache
                 .wrapper
@@ -305,7 +147,7 @@ mod tests {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             for job in &jobs {
-                let plans = plans(job, &host, &cache, None);
+                let plans = plans_of(job, &host, &cache);
                 let [(name, steps)] = plans.as_slice() else {
                     panic!("{job:?}: one plan")
                 };
@@ -344,10 +186,10 @@ mod tests {
     fn warm_caches_runs_the_build_jobs_own_plans() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         for cache in setups() {
-            let warm = plans(&Job::WarmCaches(BuildArgs::default()), &host, &cache, None);
-            let each: Vec<_> = build_jobs()
+            let warm = plans_of(&Job::WarmCaches(BuildArgs::default()), &host, &cache);
+            let each: Vec<_> = build_commands()
                 .iter()
-                .flat_map(|job| plans(job, &host, &cache, None))
+                .flat_map(|job| plans_of(job, &host, &cache))
                 .collect();
             assert_eq!(warm, each);
         }
@@ -376,7 +218,7 @@ mod tests {
             ),
         ];
         for (job, checked, smokes) in cases {
-            let steps = plans(&job, &host, &cache, None).remove(0).1;
+            let steps = plans_of(&job, &host, &cache).remove(0).1;
             let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
             let glibc = steps.iter().position(|s| {
                 matches!(&s.action, Action::CheckGlibc { path, max_minor: 17 } if path == &host.root.join(checked))
@@ -406,7 +248,7 @@ mod tests {
         for (current, want_npm_ci) in [(true, false), (false, true)] {
             let mut host = HostEnv::fixture(&[("HOME", "/home/u")]);
             host.node_modules_current = current;
-            let steps = plans(&Job::BuildNode(BuildArgs::default()), &host, &cache, None)
+            let steps = plans_of(&Job::BuildNode(BuildArgs::default()), &host, &cache)
                 .remove(0)
                 .1;
             assert_eq!(steps.iter().any(|s| s.name == "npm ci"), want_npm_ci);
@@ -417,7 +259,7 @@ mod tests {
     fn dry_run_plan_shows_program_args_env_and_cwd() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
         let cache = setups()[0].clone();
-        let text: String = plans(&wheels_job(Via::Maturin), &host, &cache, None)
+        let text: String = plans_of(&wheels_job(Via::Maturin), &host, &cache)
             .remove(0)
             .1
             .iter()

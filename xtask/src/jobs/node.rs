@@ -1,6 +1,8 @@
 //! build-node: the napi-rs addon, packaged in dist/node/ so `require()` loads it, and tested from a
 //! directory outside the repository with the SDK's own `node --test` suite.
 
+use std::path::Path;
+
 use crate::cache::CacheSetup;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
@@ -12,8 +14,6 @@ pub const ADDON: &str = "boxspec.linux-x64-gnu.node";
 pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let sdk = host.root.join("sdks/node");
     let dist = host.dist().join("node");
-    let smoke_dir = host.temp.join("node-smoke");
-    let node = host.node.clone().unwrap_or_else(|| "node".into());
     let mut steps = Vec::new();
     if !host.node_modules_current {
         let npm = host.npm.clone().unwrap_or_else(|| "npm".into());
@@ -26,7 +26,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     steps.extend([
         Cmd::new(sdk.join("node_modules/.bin/napi"), &sdk)
             .args(["build", "--platform", "--release", "--target", TARGET])
-            .compile_env(&super::compile_env(host, cache))
+            .compile_env(&super::compile::compile_env(host, cache))
             .into_step("napi build"),
         Step::new("clean dist/node", Action::CleanDir(dist.clone())),
         Step::new(
@@ -46,6 +46,16 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
                 max_minor: GLIBC_MAX_MINOR,
             },
         ),
+    ]);
+    steps.extend(smoke(host, &sdk, &dist));
+    steps
+}
+
+/// `require()` from a directory outside the repository, then the SDK's own `node --test` suite.
+fn smoke(host: &HostEnv, sdk: &Path, dist: &Path) -> Vec<Step> {
+    let smoke_dir = host.temp.join("node-smoke");
+    let node = host.node.clone().unwrap_or_else(|| "node".into());
+    vec![
         Step::new(
             "clean the smoke directory",
             Action::CleanDir(smoke_dir.clone()),
@@ -71,6 +81,5 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
                 host.root.join("examples").display().to_string(),
             )
             .into_step("smoke: node --test"),
-    ]);
-    steps
+    ]
 }

@@ -13,7 +13,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let example_arg = example.display().to_string();
     let smoke = host.temp.join("runtime-smoke");
     vec![
-        Cmd::new(super::cargo(host), root)
+        Cmd::new(host.cargo(), root)
             .args([
                 "build",
                 "--release",
@@ -23,7 +23,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
                 "--package",
                 "boxspec-cli",
             ])
-            .compile_env(&super::compile_env(host, cache))
+            .compile_env(&super::compile::compile_env(host, cache))
             .into_step("cargo build boxspec-cli"),
         Step::new("clean dist/runtime", Action::CleanDir(dist.clone())),
         Step::new(

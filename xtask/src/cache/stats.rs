@@ -1,0 +1,88 @@
+//! sccache's counters, read from `sccache --show-stats --stats-format=json`.
+
+/// The counters we report, read from `sccache --show-stats --stats-format=json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub compile_requests: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub not_cacheable: u64,
+    pub errors: u64,
+}
+
+impl Stats {
+    pub fn parse(json: &str) -> Option<Stats> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let s = v.get("stats")?;
+        let num = |k: &str| s.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+        let per_language = |k: &str| {
+            s.get(k)
+                .and_then(|x| x.get("counts"))
+                .and_then(|c| c.as_object())
+                .map_or(0, |m| m.values().filter_map(|n| n.as_u64()).sum())
+        };
+        Some(Stats {
+            compile_requests: num("compile_requests"),
+            hits: per_language("cache_hits"),
+            misses: per_language("cache_misses"),
+            not_cacheable: num("requests_not_cacheable"),
+            errors: per_language("cache_errors")
+                + num("cache_read_errors")
+                + num("cache_write_errors")
+                + num("cache_timeouts"),
+        })
+    }
+
+    /// Counters accumulate over the server's life: a job's share is the difference.
+    pub fn since(self, before: Stats) -> Stats {
+        Stats {
+            compile_requests: self
+                .compile_requests
+                .saturating_sub(before.compile_requests),
+            hits: self.hits.saturating_sub(before.hits),
+            misses: self.misses.saturating_sub(before.misses),
+            not_cacheable: self.not_cacheable.saturating_sub(before.not_cacheable),
+            errors: self.errors.saturating_sub(before.errors),
+        }
+    }
+
+    /// Hits over cacheable units; `None` when nothing cacheable was compiled.
+    pub fn hit_rate(&self) -> Option<f64> {
+        let cacheable = self.hits + self.misses;
+        (cacheable > 0).then(|| self.hits as f64 / cacheable as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_parse_and_delta() {
+        let json = r#"{"stats":{"compile_requests":40,"requests_not_cacheable":12,
+            "cache_hits":{"counts":{"Rust":20,"C/C++":1}},"cache_misses":{"counts":{"Rust":7}},
+            "cache_errors":{"counts":{}},"cache_read_errors":1,"cache_write_errors":2,"cache_timeouts":0}}"#;
+        let after = Stats::parse(json).unwrap();
+        assert_eq!(
+            after,
+            Stats {
+                compile_requests: 40,
+                hits: 21,
+                misses: 7,
+                not_cacheable: 12,
+                errors: 3
+            }
+        );
+        let before = Stats {
+            compile_requests: 10,
+            hits: 1,
+            misses: 7,
+            not_cacheable: 2,
+            errors: 0,
+        };
+        let delta = after.since(before);
+        assert_eq!(delta.hit_rate(), Some(1.0));
+        assert_eq!(Stats::default().hit_rate(), None);
+        assert!(Stats::parse("not json").is_none());
+    }
+}

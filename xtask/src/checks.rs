@@ -1,0 +1,75 @@
+//! Checks a plan makes of its artifacts: the glibc floor of an ELF file, and that an expected file exists.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+/// Fails unless the ELF file needs no `GLIBC_` symbol version newer than 2.`max_minor`; says what it needs.
+pub fn glibc_floor(path: &Path, max_minor: u32) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    match newest_glibc(&bytes) {
+        Some(minor) if minor > max_minor => bail!(
+            "{} needs GLIBC_2.{minor}, newer than the GLIBC_2.{max_minor} the artifacts promise \
+             (was it linked without the zig wrapper?)",
+            path.display()
+        ),
+        None => Ok(format!("{}: needs no GLIBC_ symbol", path.display())),
+        Some(m) => Ok(format!("{}: needs at most GLIBC_2.{m}", path.display())),
+    }
+}
+
+/// Fails unless the file exists, naming what its directory holds instead (a wheel with another tag).
+pub fn expect_file(path: &Path) -> Result<()> {
+    if path.is_file() {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(path);
+    let found: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    bail!(
+        "expected {} but {} holds {found:?}",
+        path.display(),
+        dir.display()
+    )
+}
+
+/// The newest `GLIBC_2.N` version an ELF file names. Version requirements live in `.dynstr` as plain
+/// strings, so a byte scan finds them without an ELF parser.
+pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
+    const NEEDLE: &[u8] = b"GLIBC_2.";
+    let mut newest = None;
+    let mut i = 0;
+    while let Some(pos) = bytes[i..].windows(NEEDLE.len()).position(|w| w == NEEDLE) {
+        let start = i + pos + NEEDLE.len();
+        let digits: Vec<u8> = bytes[start..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
+        if let Ok(minor) = std::str::from_utf8(&digits).unwrap_or("").parse::<u32>() {
+            newest = newest.max(Some(minor));
+        }
+        i = start;
+    }
+    newest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glibc_scan() {
+        assert_eq!(
+            newest_glibc(b"\0GLIBC_2.2.5\0GLIBC_2.14\0GLIBC_2.3\0"),
+            Some(14)
+        );
+        assert_eq!(newest_glibc(b"\0GLIBC_2.34\0GLIBC_2.17\0"), Some(34));
+        assert_eq!(newest_glibc(b"no versions here"), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! The build pipeline every build job goes through: probe the container engine, install the tools,
+//! decide the cache, plan (pure: `plans`), execute with the uncached retry, then report.
+
+use anyhow::{Context, Result, bail};
+
+use super::build_job::BuildJob;
+use crate::cache::{self, CacheSetup};
+use crate::container::{self, Container};
+use crate::exec::{Executor, Ran};
+use crate::flags::{BuildArgs, CacheMode, Global};
+use crate::host::HostEnv;
+use crate::plan::{Action, Step};
+use crate::report::{self, JobReport};
+use crate::tools;
+
+pub fn run(
+    jobs: &[BuildJob],
+    args: &BuildArgs,
+    global: &Global,
+    host: &HostEnv,
+    default_mode: CacheMode,
+) -> Result<()> {
+    // cibuildwheel runs its own containers; --container only names its engine there.
+    let container = match jobs {
+        [BuildJob::WheelsViaCibuildwheel(_)] => None,
+        _ => Container::probe(args, host, global.dry_run)?,
+    };
+    let exec = tools_installed(global, host)?;
+    let cache = cache::decide(global, default_mode, host, global.dry_run)?;
+    for notice in &cache.notices {
+        exec.notice(notice);
+    }
+    exec.info(&cache.summary());
+    if let Some(c) = &container {
+        let toolchain = if c.host_toolchain { "host" } else { "image" };
+        exec.info(&format!(
+            "container: {} {} · {toolchain} toolchain · as {}:{}",
+            c.engine.as_str(),
+            c.image,
+            c.uid,
+            c.gid
+        ));
+    }
+    let mut run = Execution {
+        exec,
+        cache: &cache,
+        container: container.as_ref(),
+        host,
+        backend_died: false,
+    };
+    let mut reports = Vec::new();
+    for (job, steps) in plans(jobs, host, &cache, container.as_ref()) {
+        reports.extend(run.job(job, &steps)?);
+    }
+    if global.dry_run {
+        return Ok(());
+    }
+    run.exec.info(&report::table(&reports));
+    report::publish(host, &reports)
+}
+
+/// Each job's steps, with its compile steps moved into the container when there is one.
+pub fn plans<'a>(
+    jobs: &'a [BuildJob],
+    host: &HostEnv,
+    cache: &CacheSetup,
+    container: Option<&Container>,
+) -> Vec<(&'a BuildJob, Vec<Step>)> {
+    let plan = |job: &BuildJob| match container {
+        Some(c) => c.plan(job.plan(host, cache), host, cache),
+        None => job.plan(host, cache),
+    };
+    jobs.iter().map(|job| (job, plan(job))).collect()
+}
+
+/// Runs the plans and owns what the cache does to them: the watch, and the uncached retry after the
+/// backend died (then every later compile step of the run is uncached too).
+struct Execution<'a> {
+    exec: Executor,
+    cache: &'a CacheSetup,
+    container: Option<&'a Container>,
+    host: &'a HostEnv,
+    backend_died: bool,
+}
+
+impl Execution<'_> {
+    fn job(&mut self, job: &BuildJob, steps: &[Step]) -> Result<Option<JobReport>> {
+        let before = self.stats_before();
+        let compile_before = self.exec.compile_time;
+        for step in steps {
+            self.step(step)?;
+        }
+        if self.exec.dry_run {
+            return Ok(None);
+        }
+        let stats = match self.container {
+            Some(_) => container::take_stats(self.host),
+            None => before
+                .zip(self.cache.stats())
+                .map(|(before, after)| after.since(before)),
+        };
+        Ok(Some(JobReport {
+            job: job.name().to_string(),
+            mode: self.mode_label(stats.is_some()),
+            backend: self.cache.backend.kind().to_string(),
+            decision_ms: self.cache.decision_ms,
+            compile_seconds: (self.exec.compile_time - compile_before).as_secs_f64(),
+            stats,
+            artifacts: job.dist_dir(self.host),
+        }))
+    }
+
+    /// A container runs its own sccache server: the host's counters say nothing about its build.
+    fn stats_before(&self) -> Option<cache::Stats> {
+        match self.container {
+            None => self.cache.stats(),
+            Some(_) if self.exec.dry_run => None,
+            Some(_) => {
+                container::clear_stats(self.host);
+                None
+            }
+        }
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        if self.backend_died {
+            return self.exec.run_step(&uncached(step), None).map(drop);
+        }
+        // The watch guards the host's sccache server; a container runs its own.
+        let ran = match self.cache.watch().filter(|_| self.container.is_none()) {
+            Some(mut watch) => self
+                .exec
+                .run_step(step, Some(&mut || watch.still_answering()))?,
+            None => self.exec.run_step(step, None)?,
+        };
+        if let Ran::Stopped = ran {
+            self.backend_died = true;
+            self.exec.notice(&format!(
+                "the {} cache backend stopped answering during the build; stopping sccache and finishing uncached",
+                self.cache.backend.kind()
+            ));
+            let retry = Step::new(
+                format!("{} (uncached retry)", step.name),
+                uncached(step).action,
+            );
+            if let Ran::Stopped = self.exec.run_step(&retry, None)? {
+                bail!("step `{}` stopped without a watch", retry.name);
+            }
+        }
+        Ok(())
+    }
+
+    fn mode_label(&self, has_stats: bool) -> String {
+        let mode = self.cache.mode.as_str();
+        if self.backend_died {
+            format!("{mode} (backend died mid-build)")
+        } else if self.container.is_some() && self.cache.wrapper.is_some() && !has_stats {
+            format!("{mode} (sccache did not run in the container)")
+        } else {
+            self.cache.mode_label()
+        }
+    }
+}
+
+/// The step with the cache switched off, if it compiles.
+fn uncached(step: &Step) -> Step {
+    let mut step = step.clone();
+    if let Action::Run(cmd) = &mut step.action
+        && cmd.compiles
+    {
+        cmd.env.extend(&cache::uncached_env());
+    }
+    step
+}
+
+/// The executor, after installing whatever pinned tools are missing.
+pub fn tools_installed(global: &Global, host: &HostEnv) -> Result<Executor> {
+    let mut exec = Executor::new(host, global.dry_run);
+    let python3 =
+        (host.python3.as_deref()).context("python3 is not on PATH; the tools venv needs it")?;
+    let bootstrap = tools::bootstrap(&host.tools, &host.tools_state, python3);
+    exec.run_steps(&bootstrap).context(
+        "installing the pinned tools (a package registry must be reachable the first time)",
+    )?;
+    Ok(exec)
+}

