@@ -464,32 +464,73 @@ fn secrets_never_appear_in_output_or_dry_run() {
         )
         .set("ACTIONS_RUNTIME_TOKEN", "tok-very-secret")
         .set("GITHUB_ACTIONS", "true");
-    for args in [&["--dry-run"][..], &[]] {
-        let run = drill.run(args);
-        assert!(run.ok, "{}", run.stderr);
-        // `::add-mask::` lines are how GitHub learns what to hide; the runner never shows them.
-        let all: String = format!("{}{}", run.stdout, run.stderr)
+    // Fault injection: rustc itself prints the token (a compile error made of it), as a child might.
+    fs::write(
+        drill.dir.join("crate/src/main.rs"),
+        "compile_error!(env!(\"ACTIONS_RUNTIME_TOKEN\"));\nfn main() {}\n",
+    )
+    .unwrap();
+    let run = drill.run(&[]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the compile error fails the build: {}",
+        run.stderr
+    );
+    // `::add-mask::` lines are how GitHub learns what to hide; the runner never shows them.
+    let shown = |run: &Run| -> String {
+        format!("{}{}", run.stdout, run.stderr)
             .lines()
             .filter(|l| !l.starts_with("::add-mask::"))
             .collect::<Vec<_>>()
-            .join("\n");
-        assert!(
-            !all.contains("hunter2-secret") && !all.contains("tok-very-secret"),
-            "{all}"
-        );
-        if args.is_empty() {
-            // On GitHub the notice is a warning, and the secrets were registered for masking first.
-            assert!(
-                run.stdout
-                    .contains("::warning::sccache could not start with the redis backend"),
-                "{}",
-                run.stdout
-            );
-        }
-    }
-    let text = String::from_utf8(drill.command(&["--dry-run"]).output().unwrap().stdout).unwrap();
+            .join("\n")
+    };
+    let all = shown(&run);
     assert!(
-        text.contains("RUSTC_WRAPPER="),
-        "the dry run shows the environment: {text}"
+        !all.contains("hunter2-secret") && !all.contains("tok-very-secret"),
+        "{all}"
     );
+    assert!(
+        run.stderr.contains("error: ***"),
+        "rustc's message with the token masked where the value was: {}",
+        run.stderr
+    );
+    // On GitHub the notice is a warning, and the secrets were registered for masking first.
+    assert!(
+        run.stdout
+            .contains("::warning::sccache could not start with the redis backend"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("::add-mask::tok-very-secret"),
+        "{}",
+        run.stdout
+    );
+
+    // A container plan passes the backend and the token by name: the dry run shows names, never values.
+    let engine = drill.fake_wrapper("podman", "exit 0");
+    let path = format!(
+        "{}:{}",
+        Path::new(&engine).parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    drill.set("PATH", path);
+    let dry = drill.run(&["--dry-run", "--container", "podman", "--image", "img"]);
+    assert!(dry.ok, "{}", dry.stderr);
+    let all = shown(&dry);
+    assert!(
+        !all.contains("hunter2-secret") && !all.contains("tok-very-secret"),
+        "{all}"
+    );
+    for by_name in [
+        "--env=ACTIONS_RUNTIME_TOKEN ",
+        "--env=SCCACHE_REDIS_ENDPOINT ",
+    ] {
+        assert!(
+            dry.stdout.contains(by_name),
+            "{by_name:?} not in: {}",
+            dry.stdout
+        );
+    }
 }

@@ -12,6 +12,12 @@ pub fn wheel_name(version: &str) -> String {
     format!("boxspec-{version}-cp39-abi3-manylinux2014_x86_64.{PLATFORM_TAG}.whl")
 }
 
+/// What `auditwheel show` says when it computes our tag: the tag in quotes. (It prints the wheel's file
+/// name first, and that already holds the tag, so the bare tag would be found whatever auditwheel says.)
+fn audited_tag() -> String {
+    format!("\"{PLATFORM_TAG}\"")
+}
+
 pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     let root = &host.root;
     let dist = host.dist().join("wheels");
@@ -60,7 +66,7 @@ pub fn check_and_smoke(host: &HostEnv) -> Vec<Step> {
         Cmd::new(host.tools.bin("auditwheel"), root)
             .args(["show"])
             .arg_path(&wheel)
-            .expect_stdout_contains(PLATFORM_TAG)
+            .expect_stdout_contains(audited_tag())
             .into_step("auditwheel show"),
         Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
         Cmd::new(python3, &smoke)
@@ -90,4 +96,25 @@ pub fn check_and_smoke(host: &HostEnv) -> Vec<Step> {
             .env("BOXSPEC_EXAMPLES", examples.display().to_string())
             .into_step("smoke: pytest"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Expect;
+
+    /// auditwheel names the wheel, then the tag it computed: only the computed tag may satisfy the check.
+    #[test]
+    fn the_audit_check_reads_the_computed_tag_not_the_file_name() {
+        let expect = Expect::Contains(audited_tag());
+        let said = |tag: &str| {
+            format!(
+                "{} is consistent with the\nfollowing platform tag: \"{tag}\".\n",
+                wheel_name("0.1.0")
+            )
+        };
+        assert!(expect.check(&said("manylinux_2_17_x86_64")).is_ok());
+        assert!(expect.check(&said("manylinux_2_31_x86_64")).is_err());
+        assert!(expect.check(&said("linux_x86_64")).is_err());
+    }
 }
