@@ -104,19 +104,38 @@ fn build_jobs_produce_smoke_tested_artifacts() {
     let md = fs::read_to_string(&summary).expect("step summary");
     assert!(md.contains("| build-runtime | auto |"), "{md}");
 
-    assert!(
-        xtask(&["build-node"], &dist, &calls.env("build-node", &[]))
-            .status
-            .success(),
-        "build-node failed"
-    );
-    assert!(
-        xtask(&["build-wheels"], &dist, &calls.env("build-wheels", &[]))
-            .status
-            .success(),
-        "build-wheels failed"
-    );
+    let node = xtask(&["build-node"], &dist, &calls.env("build-node", &[]));
+    let wheels = xtask(&["build-wheels"], &dist, &calls.env("build-wheels", &[]));
+    for (job, out) in [
+        ("build-runtime", &runtime),
+        ("build-node", &node),
+        ("build-wheels", &wheels),
+    ] {
+        assert!(out.status.success(), "{job} failed");
+        // The README's promise: a working cache is used without a single fallback notice.
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !printed.contains("notice: ") && !printed.contains("::warning::"),
+            "{job} fell back: {printed}"
+        );
+    }
     calls.assert_shared_units_identical();
+    // Each job cleaned its target: what build-node and build-wheels share with the jobs before them
+    // comes from the cache (serde, serde_json, boxspec and their dependencies).
+    let report: Value =
+        serde_json::from_str(&fs::read_to_string(dist.join("cache-report.json")).unwrap()).unwrap();
+    for entry in report["jobs"].as_array().unwrap() {
+        assert_eq!(entry["mode"], "auto", "{entry}");
+        assert_eq!(entry["backend"], "local", "{entry}");
+        if entry["job"] != "build-runtime" {
+            let hits = entry["hits"].as_u64().unwrap();
+            assert!(hits >= 10, "too few cross-job hits: {entry}");
+        }
+    }
     second_builds_need_no_registry(&dist);
 
     let binary = dist.join("runtime/boxspec");
