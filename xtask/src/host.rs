@@ -180,38 +180,6 @@ fn node_modules_current(dir: &Path) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tools_dir_is_stable_and_overridable() {
-        let vars = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>()
-        };
-        let cases = [
-            (
-                vars(&[("HOME", "/home/u")]),
-                "/home/u/.cache/boxspec-xtask/tools",
-            ),
-            (
-                vars(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]),
-                "/c/boxspec-xtask/tools",
-            ),
-            (
-                vars(&[("HOME", "/home/u"), ("XTASK_TOOLS_DIR", "/t")]),
-                "/t",
-            ),
-        ];
-        for (vars, want) in cases {
-            assert_eq!(tools_dir(&vars), PathBuf::from(want));
-        }
-    }
-}
-
-#[cfg(test)]
 impl HostEnv {
     /// A host with everything installed, for plan tests.
     pub fn fixture(vars: &[(&str, &str)]) -> HostEnv {
@@ -241,6 +209,38 @@ impl HostEnv {
             example_digest: "sha256:0123".into(),
             uid: 1000,
             gid: 1000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_dir_is_stable_and_overridable() {
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let cases = [
+            (
+                vars(&[("HOME", "/home/u")]),
+                "/home/u/.cache/boxspec-xtask/tools",
+            ),
+            (
+                vars(&[("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]),
+                "/c/boxspec-xtask/tools",
+            ),
+            (
+                vars(&[("HOME", "/home/u"), ("XTASK_TOOLS_DIR", "/t")]),
+                "/t",
+            ),
+        ];
+        for (vars, want) in cases {
+            assert_eq!(tools_dir(&vars), PathBuf::from(want));
         }
     }
 }

@@ -281,7 +281,10 @@ fn choose_backend(
     let dir = backend::local_dir(host);
     if let Backend::Remote { kind, .. } = &wanted {
         match probe(&wanted) {
-            Ok(ms) => return Ok(accept(setup, wrapper, wanted, ms)),
+            Ok(ms) => {
+                accept(setup, wrapper, wanted, ms);
+                return Ok(());
+            }
             Err(why) => {
                 let what = format!(
                     "sccache could not start with the {} backend ({why})",
@@ -294,7 +297,10 @@ fn choose_backend(
     }
     let local = Backend::Local { dir: dir.clone() };
     match check_writable(&dir).and_then(|()| probe(&local)) {
-        Ok(ms) => Ok(accept(setup, wrapper, local, ms)),
+        Ok(ms) => {
+            accept(setup, wrapper, local, ms);
+            Ok(())
+        }
         Err(why) => fall_back(
             setup,
             format!("the local sccache cache failed ({why})"),

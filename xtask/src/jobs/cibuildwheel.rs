@@ -189,7 +189,7 @@ mod tests {
             .env
             .iter()
             .filter(|(k, _)| k.starts_with("CIBW_"))
-            .map(|(_, v)| v.clone().unwrap_or_default())
+            .map(|(_, v)| v.unwrap_or_default())
             .collect();
         assert!(!all.contains("hunter2"), "{all}");
         assert!(env(&cmd, "CIBW_CONTAINER_ENGINE").starts_with("podman; "));
