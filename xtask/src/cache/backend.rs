@@ -69,10 +69,10 @@ pub enum Backend {
     Local {
         dir: PathBuf,
     },
-    /// `health` is a `host:port` the watch can connect to while a build runs.
+    /// `health` is where the watch asks the backend, while a build runs, whether it still answers.
     Remote {
         kind: RemoteKind,
-        health: Option<String>,
+        health: Option<Endpoint>,
     },
 }
 
@@ -93,14 +93,33 @@ impl Backend {
     }
 }
 
+/// A backend's address and the protocol to ask it in: an application-level question, because a frozen
+/// server still accepts TCP connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`
+    pub addr: String,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `PING`
+    Redis,
+    /// `version`
+    Memcached,
+    /// `HEAD /`
+    Http,
+    /// A TLS ClientHello: any answer, even an alert, means the server is alive.
+    Tls,
+}
+
 /// The backend asked for by the environment, with a notice for half-configured ones.
 pub fn requested_backend(host: &HostEnv) -> (Backend, Vec<String>) {
     let set = |v: &str| host.var(v).is_some_and(|x| !x.is_empty());
     for (kind, vars) in REMOTE_BACKENDS {
         if let Some(var) = vars.iter().find(|v| set(v)) {
-            let health = matches!(kind, RemoteKind::Redis | RemoteKind::Memcached)
-                .then(|| tcp_address(host.var(var).unwrap()))
-                .flatten();
+            let health = endpoint(*kind, host.var(var).unwrap(), host);
             let kind = *kind;
             return (Backend::Remote { kind, health }, Vec::new());
         }
@@ -110,9 +129,10 @@ pub fn requested_backend(host: &HostEnv) -> (Backend, Vec<String>) {
         .is_some_and(|v| matches!(v, "on" | "true" | "1"));
     let missing: Vec<&str> = GHA_VARS.iter().copied().filter(|v| !set(v)).collect();
     if gha_enabled && missing.is_empty() {
+        let url = host.var("ACTIONS_RESULTS_URL").unwrap_or_default();
         let gha = Backend::Remote {
             kind: RemoteKind::Gha,
-            health: None,
+            health: url_endpoint(url, true),
         };
         return (gha, Vec::new());
     }
@@ -227,19 +247,70 @@ pub fn container_env_names(
     names
 }
 
-/// `host:port` of a `redis://user:pw@host:port/db`-style endpoint.
-pub fn tcp_address(endpoint: &str) -> Option<String> {
-    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("tcp", endpoint));
+/// Where the watch asks the backend, from the variable that selected it (and its companions).
+fn endpoint(kind: RemoteKind, value: &str, host: &HostEnv) -> Option<Endpoint> {
+    let tls_default = host.var("SCCACHE_S3_USE_SSL").is_none_or(|v| v != "false");
+    match kind {
+        // Cluster endpoints are a comma-separated list: the first one answers for the cluster.
+        RemoteKind::Redis => {
+            let first = value.split(',').next()?;
+            let tls = first.starts_with("rediss://");
+            let addr = authority(first, "6379")?;
+            let protocol = if tls { Protocol::Tls } else { Protocol::Redis };
+            Some(Endpoint { addr, protocol })
+        }
+        RemoteKind::Memcached => authority(value, "11211").map(|addr| Endpoint {
+            addr,
+            protocol: Protocol::Memcached,
+        }),
+        RemoteKind::S3 => match host.var("SCCACHE_ENDPOINT").filter(|e| !e.is_empty()) {
+            Some(url) => url_endpoint(url, tls_default),
+            None => {
+                let region = host.var("SCCACHE_REGION").unwrap_or("us-east-1");
+                url_endpoint(&format!("s3.{region}.amazonaws.com"), true)
+            }
+        },
+        RemoteKind::Gcs => url_endpoint("storage.googleapis.com", true),
+        RemoteKind::Azure => {
+            let field = |name: &str| {
+                (value.split(';')).find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            };
+            match (field("BlobEndpoint"), field("AccountName")) {
+                (Some(url), _) => url_endpoint(url, true),
+                (None, Some(account)) => {
+                    url_endpoint(&format!("{account}.blob.core.windows.net"), true)
+                }
+                _ => None,
+            }
+        }
+        RemoteKind::Webdav => url_endpoint(value, true),
+        RemoteKind::Oss => url_endpoint(host.var("SCCACHE_OSS_ENDPOINT").unwrap_or(""), true),
+        RemoteKind::Gha => url_endpoint(value, true),
+    }
+}
+
+/// An HTTP(S) endpoint from a URL or a bare host; `tls` decides for a bare host.
+fn url_endpoint(url: &str, tls: bool) -> Option<Endpoint> {
+    let tls = match url.split_once("://") {
+        Some((scheme, _)) => scheme == "https",
+        None => tls,
+    };
+    let (port, protocol) = if tls {
+        ("443", Protocol::Tls)
+    } else {
+        ("80", Protocol::Http)
+    };
+    authority(url, port).map(|addr| Endpoint { addr, protocol })
+}
+
+/// `host:port` of a `scheme://user:pw@host:port/path`-style endpoint (or a bare `host[:port]`).
+fn authority(endpoint: &str, default_port: &str) -> Option<String> {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
     let authority = rest.split('/').next()?;
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if hostport.is_empty() {
         return None;
     }
-    let default_port = if scheme.starts_with("redis") {
-        "6379"
-    } else {
-        "11211"
-    };
     Some(match hostport.rsplit_once(':') {
         Some((_, port)) if port.parse::<u16>().is_ok() => hostport.to_string(),
         _ => format!("{hostport}:{default_port}"),
@@ -266,7 +337,7 @@ mod tests {
                     ("SCCACHE_REDIS_ENDPOINT", "redis://:pw@10.0.0.9"),
                 ],
                 "redis",
-                Some("10.0.0.9:6379"),
+                Some("Redis 10.0.0.9:6379"),
                 false,
             ),
             (
@@ -275,25 +346,25 @@ mod tests {
                     ("SCCACHE_REDIS_ENDPOINT", "redis://127.0.0.1:7001/0"),
                 ],
                 "redis",
-                Some("127.0.0.1:7001"),
+                Some("Redis 127.0.0.1:7001"),
                 false,
             ),
             (
                 &[("HOME", "/h"), ("SCCACHE_BUCKET", "b")],
                 "s3",
-                None,
+                Some("Tls s3.us-east-1.amazonaws.com:443"),
                 false,
             ),
             (
                 &[("HOME", "/h"), ("SCCACHE_WEBDAV_ENDPOINT", "https://dav")],
                 "webdav",
-                None,
+                Some("Tls dav:443"),
                 false,
             ),
             (
                 &[("HOME", "/h"), ("SCCACHE_GCS_BUCKET", "b")],
                 "gcs",
-                None,
+                Some("Tls storage.googleapis.com:443"),
                 false,
             ),
             (
@@ -305,7 +376,53 @@ mod tests {
                     ("ACTIONS_CACHE_SERVICE_V2", "on"),
                 ],
                 "gha",
-                None,
+                Some("Tls u:443"),
+                false,
+            ),
+            (
+                &[
+                    ("SCCACHE_BUCKET", "b"),
+                    ("SCCACHE_ENDPOINT", "http://127.0.0.1:9000"),
+                    ("SCCACHE_S3_USE_SSL", "false"),
+                ],
+                "s3",
+                Some("Http 127.0.0.1:9000"),
+                false,
+            ),
+            (
+                &[
+                    ("SCCACHE_BUCKET", "b"),
+                    ("SCCACHE_ENDPOINT", "minio.lan:9000"),
+                ],
+                "s3",
+                Some("Tls minio.lan:9000"),
+                false,
+            ),
+            (
+                &[("SCCACHE_REDIS_ENDPOINT", "rediss://u:pw@cache.lan")],
+                "redis",
+                Some("Tls cache.lan:6379"),
+                false,
+            ),
+            (
+                &[("SCCACHE_MEMCACHED_ENDPOINT", "tcp://mc.lan")],
+                "memcached",
+                Some("Memcached mc.lan:11211"),
+                false,
+            ),
+            (
+                &[(
+                    "SCCACHE_AZURE_CONNECTION_STRING",
+                    "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=k",
+                )],
+                "azure",
+                Some("Tls acct.blob.core.windows.net:443"),
+                false,
+            ),
+            (
+                &[("SCCACHE_WEBDAV_ENDPOINT", "http://127.0.0.1:8080/cache")],
+                "webdav",
+                Some("Http 127.0.0.1:8080"),
                 false,
             ),
             // Partly present: local disk, and a notice naming what is missing.
@@ -330,6 +447,7 @@ mod tests {
             let (backend, notices) = requested_backend(&HostEnv::fixture(vars));
             assert_eq!(backend.kind(), *kind, "{vars:?}");
             if let Backend::Remote { health: h, .. } = &backend {
+                let h = h.as_ref().map(|e| format!("{:?} {}", e.protocol, e.addr));
                 assert_eq!(h.as_deref(), *health, "{vars:?}");
             }
             assert_eq!(!notices.is_empty(), *noticed, "{vars:?}: {notices:?}");

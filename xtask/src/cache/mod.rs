@@ -103,6 +103,13 @@ impl CacheSetup {
         server::read_stats(self.wrapper.as_ref()?, &self.env)
     }
 
+    /// The server's counters with its process ids: a job's counters are only its own when the same
+    /// server answered before and after it.
+    pub fn server_snapshot(&self) -> Option<(Stats, Vec<u32>)> {
+        let stats = self.stats()?;
+        Some((stats, server::server_pids(&self.port)))
+    }
+
     /// A watch for compile steps, when the backend is remote and can be checked.
     pub fn watch(&self) -> Option<server::BackendWatch> {
         match &self.backend {

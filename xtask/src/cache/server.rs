@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use xshell::{Shell, cmd};
 
-use super::backend::{Backend, compile_env};
+use super::backend::{Backend, Endpoint, Protocol, compile_env};
 use super::stats::Stats;
 use crate::env_delta::EnvDelta;
 use crate::process::run_with_deadline;
@@ -71,21 +72,27 @@ pub fn read_stats(wrapper: &Path, env: &EnvDelta) -> Option<Stats> {
 /// Kill sccache servers listening on `port`, found by their environment (a server that failed to reach
 /// its backend still runs detached for ~10 s and can hold the port).
 pub fn kill_servers(port: &str) {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return;
-    };
-    let pids: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter(|e| is_server_on(&e.path(), port))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let pids: Vec<String> = server_pids(port).iter().map(u32::to_string).collect();
     if let (false, Ok(sh)) = (pids.is_empty(), Shell::new()) {
         let _ = cmd!(sh, "kill -KILL {pids...}")
             .quiet()
             .ignore_status()
             .run();
     }
+}
+
+/// The sccache server processes for `port`: a job's report is only true if the same one served it all.
+pub fn server_pids(port: &str) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter(|e| is_server_on(&e.path(), port))
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    pids.sort();
+    pids
 }
 
 /// Whether the process at `/proc/<pid>` is an sccache server for `port`.
@@ -110,27 +117,27 @@ fn is_server_on(proc_dir: &Path, port: &str) -> bool {
 
 /// Asked about once a second while a compile step runs against a remote backend.
 pub struct BackendWatch {
-    addr: String,
+    endpoint: Endpoint,
     port: String,
     failures: u32,
 }
 
 impl BackendWatch {
-    pub fn new(addr: String, port: String) -> BackendWatch {
+    pub fn new(endpoint: Endpoint, port: String) -> BackendWatch {
         BackendWatch {
-            addr,
+            endpoint,
             port,
             failures: 0,
         }
     }
 
-    /// `false` once the backend missed two checks in a row; then the server is already killed, so the
-    /// compiles stuck on it fail fast.
+    /// `false` once the backend missed two questions in a row (refused, or no answer within the
+    /// deadline: a frozen server accepts connections and never answers); then the server is already
+    /// killed, so the compiles stuck on it fail fast.
     pub fn still_answering(&mut self) -> bool {
-        self.failures = if reachable(&self.addr) {
-            0
-        } else {
-            self.failures + 1
+        self.failures = match answers(&self.endpoint) {
+            true => 0,
+            false => self.failures + 1,
         };
         if self.failures >= 2 {
             kill_servers(&self.port);
@@ -140,9 +147,94 @@ impl BackendWatch {
     }
 }
 
-fn reachable(addr: &str) -> bool {
-    let Ok(mut addrs) = addr.to_socket_addrs() else {
+const CONNECT_DEADLINE: Duration = Duration::from_millis(500);
+const ANSWER_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// Asks the backend something in its own protocol and waits, under a deadline, for any answer: an
+/// error answer (`-NOAUTH`, `403`, a TLS alert) still proves the server is alive.
+pub fn answers(endpoint: &Endpoint) -> bool {
+    let host = endpoint.addr.rsplit_once(':').map_or("", |(h, _)| h);
+    let question = match endpoint.protocol {
+        Protocol::Redis => b"PING\r\n".to_vec(),
+        Protocol::Memcached => b"version\r\n".to_vec(),
+        Protocol::Http => {
+            format!("HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
+        }
+        Protocol::Tls => CLIENT_HELLO.to_vec(),
+    };
+    let Ok(addrs) = endpoint.addr.to_socket_addrs() else {
         return false;
     };
-    addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+    addrs.into_iter().any(|addr| {
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, CONNECT_DEADLINE) else {
+            return false;
+        };
+        let mut first = [0u8; 1];
+        stream.set_read_timeout(Some(ANSWER_DEADLINE)).is_ok()
+            && stream.set_write_timeout(Some(ANSWER_DEADLINE)).is_ok()
+            && stream.write_all(&question).is_ok()
+            && matches!(stream.read(&mut first), Ok(1))
+    })
+}
+
+/// A minimal TLS 1.2 ClientHello (three AES-GCM suites, no extensions). Servers answer it with a
+/// ServerHello or an alert; either proves they are alive.
+const CLIENT_HELLO: [u8; 54] = [
+    0x16, 0x03, 0x01, 0x00, 0x31, // record: handshake, 49 bytes
+    0x01, 0x00, 0x00, 0x2d, // ClientHello, 45 bytes
+    0x03, 0x03, // TLS 1.2
+    0x78, 0x74, 0x61, 0x73, 0x6b, 0x2d, 0x77, 0x61, 0x74, 0x63, 0x68, 0x2d, 0x62, 0x61, 0x63,
+    0x6b, //
+    0x65, 0x6e, 0x64, 0x2d, 0x6c, 0x69, 0x76, 0x65, 0x6e, 0x65, 0x73, 0x73, 0x2d, 0x70, 0x72,
+    0x6f, // random
+    0x00, // no session id
+    0x00, 0x06, 0x13, 0x01, 0xc0, 0x2f, 0xc0, 0x2b, // cipher suites
+    0x01, 0x00, // no compression
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+    use std::time::Instant;
+
+    fn local(listener: &TcpListener, protocol: Protocol) -> Endpoint {
+        let addr = listener.local_addr().unwrap().to_string();
+        Endpoint { addr, protocol }
+    }
+
+    /// A server that answers (even with an error) is alive; one that accepts connections and never
+    /// answers (frozen) or refuses them is not, and the question returns within its deadline.
+    #[test]
+    fn only_an_answer_counts_as_alive() {
+        let answering = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = local(&answering, Protocol::Redis);
+        let server = thread::spawn(move || {
+            let (mut conn, _) = answering.accept().unwrap();
+            let mut question = [0u8; 6];
+            conn.read_exact(&mut question).unwrap();
+            conn.write_all(b"-NOAUTH Authentication required.\r\n")
+                .unwrap();
+            question
+        });
+        assert!(answers(&endpoint));
+        assert_eq!(&server.join().unwrap(), b"PING\r\n");
+
+        // The kernel accepts connections into the backlog; nobody ever reads or answers.
+        let frozen = TcpListener::bind("127.0.0.1:0").unwrap();
+        for protocol in [
+            Protocol::Redis,
+            Protocol::Memcached,
+            Protocol::Http,
+            Protocol::Tls,
+        ] {
+            let start = Instant::now();
+            assert!(!answers(&local(&frozen, protocol)), "{protocol:?}");
+            assert!(start.elapsed() < Duration::from_secs(3), "{protocol:?}");
+        }
+        let refused = local(&frozen, Protocol::Http);
+        drop(frozen);
+        assert!(!answers(&refused));
+    }
 }

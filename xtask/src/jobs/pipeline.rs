@@ -93,15 +93,24 @@ impl Execution<'_> {
         if self.exec.dry_run {
             return Ok(None);
         }
-        let stats = match self.container {
-            Some(_) => container::take_stats(self.host),
-            None => before
-                .zip(self.cache.stats())
-                .map(|(before, after)| after.since(before)),
+        let (stats, restarted) = match self.container {
+            Some(_) => (container::take_stats(self.host), false),
+            None => match before.zip(self.cache.server_snapshot()) {
+                Some(((_, before), (_, after))) if before != after => (None, true),
+                Some(((before, _), (after, _))) => (Some(after.since(before)), false),
+                None => (None, false),
+            },
+        };
+        let mode = match restarted {
+            true => format!(
+                "{} (sccache server restarted mid-build)",
+                self.cache.mode.as_str()
+            ),
+            false => self.mode_label(stats.is_some()),
         };
         Ok(Some(JobReport {
             job: job.name().to_string(),
-            mode: self.mode_label(stats.is_some()),
+            mode,
             backend: self.cache.backend.kind().to_string(),
             decision_ms: self.cache.decision_ms,
             compile_seconds: (self.exec.compile_time - compile_before).as_secs_f64(),
@@ -111,9 +120,9 @@ impl Execution<'_> {
     }
 
     /// A container runs its own sccache server: the host's counters say nothing about its build.
-    fn stats_before(&self) -> Option<cache::Stats> {
+    fn stats_before(&self) -> Option<(cache::Stats, Vec<u32>)> {
         match self.container {
-            None => self.cache.stats(),
+            None => self.cache.server_snapshot(),
             Some(_) if self.exec.dry_run => None,
             Some(_) => {
                 container::clear_stats(self.host);
