@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     version,
     about = "Build, smoke-test and cache the boxspec runtime, Node addon and Python wheels."
 )]

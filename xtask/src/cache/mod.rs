@@ -379,4 +379,24 @@ mod tests {
             .collect();
         assert_eq!(sources, ["--sccache", "pinned"]);
     }
+
+    /// An sccache on PATH is the last candidate.
+    #[test]
+    fn an_sccache_on_path_is_a_candidate() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xtask-path-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let on_path = dir.join("sccache");
+        fs::write(&on_path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&on_path, fs::Permissions::from_mode(0o755)).unwrap();
+        let global = Global {
+            dry_run: false,
+            cache: None,
+            sccache: None,
+        };
+        let host = HostEnv::fixture(&[("PATH", &dir.display().to_string())]);
+        let found = candidate_paths(&global, &host);
+        assert_eq!(found.last(), Some(&(Source::Path, on_path.clone())));
+        let _ = fs::remove_dir_all(&dir);
+    }
 }

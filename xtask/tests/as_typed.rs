@@ -1,0 +1,222 @@
+//! The README's promises about flags and inherited variables, checked through `cargo xtask …` as a user
+//! types it: cargo builds and starts the driver first, with whatever the caller's environment holds.
+//! (The fault drills in cache_faults.rs run the built binary directly, which is faster.)
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::Value;
+
+mod common;
+use common::{
+    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed,
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A fixture crate to build, its own cache directory, sccache port and dist directory.
+struct Typed {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Typed {
+    fn new(name: &str) -> Typed {
+        tools_installed();
+        let dir = std::env::temp_dir().join(format!("xtask-typed-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        copy_dir(&fixture(), &dir.join("crate"));
+        Typed {
+            dir,
+            port: free_port(),
+        }
+    }
+
+    /// `cargo xtask ARGS` in the repository, with `env` on top of a scrubbed caller environment.
+    fn cargo_xtask(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.arg("xtask")
+            .args(args)
+            .current_dir(root())
+            .stdin(Stdio::null());
+        scrub_caller_env(&mut cmd);
+        cmd.env("SCCACHE_DIR", self.dir.join("sccache"))
+            .env("SCCACHE_SERVER_PORT", self.port.to_string())
+            .env("SCCACHE_IDLE_TIMEOUT", "60")
+            .env("XTASK_DIST_DIR", self.dir.join("dist"))
+            .envs(env.iter().copied());
+        let start = Instant::now();
+        Run::finish(cmd.output().unwrap(), start)
+    }
+
+    fn check_cache(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let manifest = self.dir.join("crate/Cargo.toml").display().to_string();
+        let args = [&["check-cache", "--manifest-path", &manifest][..], extra].concat();
+        self.cargo_xtask(&args, env)
+    }
+
+    fn report(&self) -> Value {
+        let text = fs::read_to_string(self.dir.join("dist/cache-report.json")).expect("report");
+        serde_json::from_str::<Value>(&text).unwrap()["jobs"][0].clone()
+    }
+
+    fn script(&self, name: &str, body: &str) -> String {
+        let path = self.dir.join(name);
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for Typed {
+    fn drop(&mut self) {
+        let _ = Command::new(pinned_sccache())
+            .arg("--stop-server")
+            .env("SCCACHE_SERVER_PORT", self.port.to_string())
+            .output();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// "`--cache off` empties any inherited wrapper": a working sccache in RUSTC_WRAPPER (cargo uses it to
+/// build the driver) is not used for the build, with one notice.
+#[test]
+fn cache_off_empties_an_inherited_wrapper() {
+    let t = Typed::new("off");
+    let sccache = pinned_sccache().display().to_string();
+    let run = t.check_cache(&["--cache", "off"], &[("RUSTC_WRAPPER", &sccache)]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        run.notices(),
+        [format!(
+            "notice: RUSTC_WRAPPER={sccache} from the environment is ignored: --cache off builds uncached"
+        )]
+    );
+    let report = t.report();
+    assert_eq!(
+        (report["mode"].as_str(), report["backend"].as_str()),
+        (Some("off"), Some("none"))
+    );
+    // Had the wrapper leaked into the build, its server on this port would have compiled the crate. (cargo
+    // itself runs `rustc -vV` through it to build the driver: those requests are not compiles.)
+    let stats = Command::new(pinned_sccache())
+        .args(["--show-stats", "--stats-format=json"])
+        .env("SCCACHE_SERVER_PORT", t.port.to_string())
+        .output()
+        .unwrap();
+    let used = serde_json::from_slice::<Value>(&stats.stdout)
+        .map(|v| v["stats"]["requests_executed"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+    assert_eq!(
+        used,
+        0,
+        "the inherited sccache compiled: {}",
+        String::from_utf8_lossy(&stats.stdout)
+    );
+}
+
+/// "An inherited `CARGO_BUILD_RUSTC_WRAPPER` is examined, not trusted": a wrapper that runs (cargo
+/// builds the driver through it) but is not sccache is replaced by the pinned copy, with one notice.
+#[test]
+fn an_inherited_cargo_build_rustc_wrapper_that_is_not_sccache_is_replaced() {
+    let t = Typed::new("build-wrapper");
+    let passthrough = t.script("passthrough", "exec \"$@\"");
+    let run = t.check_cache(&[], &[("CARGO_BUILD_RUSTC_WRAPPER", &passthrough)]);
+    assert!(run.ok, "{}", run.stderr);
+    let notices = run.notices();
+    assert!(
+        notices.len() == 1
+            && notices[0].starts_with(&format!(
+                "notice: CARGO_BUILD_RUSTC_WRAPPER={passthrough} from the environment is not a working sccache"
+            ))
+            && notices[0].ends_with(&format!("using {} instead", pinned_sccache().display())),
+        "{notices:?}"
+    );
+    assert_eq!(t.report()["backend"], "local");
+}
+
+/// The README's troubleshooting part: cargo itself runs a broken wrapper before the driver exists.
+#[test]
+fn a_broken_shell_wrapper_breaks_cargo_before_the_driver_runs() {
+    let t = Typed::new("broken-shell");
+    let run = t.cargo_xtask(&["--help"], &[("RUSTC_WRAPPER", "/nonexistent/sccache")]);
+    assert_eq!(run.code, Some(101), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("could not execute process `/nonexistent/sccache"),
+        "{}",
+        run.stderr
+    );
+    let fixed = t.cargo_xtask(&["--help"], &[("RUSTC_WRAPPER", "")]);
+    assert!(
+        fixed.ok && fixed.stdout.contains("Usage: cargo xtask"),
+        "{}",
+        fixed.stderr
+    );
+}
+
+/// `warm-caches` requires a cache unless told otherwise: a cache that cannot work fails it within
+/// seconds, before anything is built.
+#[test]
+fn warm_caches_requires_the_cache_by_default() {
+    let t = Typed::new("warm");
+    let not_a_dir = t.dir.join("cache-file");
+    fs::write(&not_a_dir, "x").unwrap();
+    let not_a_dir = not_a_dir.display().to_string();
+    let run = t.cargo_xtask(&["warm-caches"], &[("SCCACHE_DIR", &not_a_dir)]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--cache require: the local sccache cache failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("==> cargo build"), "{}", run.stdout);
+}
+
+/// `doctor --json` shows the candidates, the chosen sccache and the probe, as the README says.
+#[test]
+fn doctor_shows_the_decision() {
+    let t = Typed::new("doctor");
+    let run = t.cargo_xtask(&["doctor", "--json"], &[]);
+    assert!(run.ok, "{}", run.stderr);
+    let json: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let cache = &json["cache"];
+    assert_eq!(cache["backend"], "local", "{json}");
+    assert_eq!(
+        cache["wrapper"],
+        pinned_sccache().display().to_string(),
+        "{json}"
+    );
+    assert!(cache["probe_ms"].as_u64().is_some(), "{json}");
+    let pinned = &cache["candidates"][0];
+    assert_eq!(
+        (pinned["source"].as_str(), pinned["version"].as_str()),
+        (Some("pinned"), Some("0.16.0"))
+    );
+}
+
+/// On GitHub Actions each build names its artifact directory in `$GITHUB_OUTPUT`.
+#[test]
+fn github_output_names_the_artifacts() {
+    let t = Typed::new("output");
+    let output = t.dir.join("github-output");
+    let output_arg = output.display().to_string();
+    let run = t.check_cache(&[], &[("GITHUB_OUTPUT", &output_arg)]);
+    assert!(run.ok, "{}", run.stderr);
+    let text = fs::read_to_string(&output).unwrap();
+    assert_eq!(
+        text,
+        format!("check-cache={}\n", t.dir.join("dist/").display())
+    );
+}
