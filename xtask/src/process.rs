@@ -26,7 +26,7 @@ impl Finished {
         self.code == Some(0)
     }
 
-    /// The most telling line of the output, for one-line notices.
+    /// The most telling line of the output, for one-line notices: the first error line, else the last.
     pub fn why(&self) -> String {
         if self.code.is_none() {
             return format!("no answer within {} ms", self.elapsed.as_millis());
@@ -36,11 +36,15 @@ impl Finished {
         } else {
             &self.stderr
         };
-        let line = text
+        let lines: Vec<&str> = text
             .lines()
             .map(|l| l.trim().trim_start_matches("sccache: ").trim())
-            .rfind(|l| !l.is_empty() && !l.starts_with("Starting the server"))
-            .unwrap_or("");
+            .filter(|l| !l.is_empty() && !l.starts_with("Starting the server"))
+            .collect();
+        let line = (lines.iter().find(|l| l.starts_with("error:")))
+            .or(lines.last())
+            .map_or("", |l| l.trim_start_matches("error: "));
+        let line: String = line.chars().take(240).collect();
         match self.code {
             Some(code) if line.is_empty() => format!("exit code {code}"),
             Some(code) => format!("{line} (exit code {code})"),

@@ -39,6 +39,7 @@ impl JobReport {
             "misses": s.misses,
             "not_cacheable": s.not_cacheable,
             "errors": s.errors,
+            "writes": s.writes,
             "hit_rate": s.hit_rate(),
         })
     }
@@ -168,6 +169,7 @@ mod tests {
             misses: 4 - hits,
             not_cacheable: 6,
             errors: 0,
+            writes: 0,
         };
         JobReport {
             job: job.into(),

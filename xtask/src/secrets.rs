@@ -16,6 +16,10 @@ const SECRET_WORDS: &[&str] = &[
 
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
+    // A key prefix (`SCCACHE_S3_KEY_PREFIX`) names a folder, not a key: masking it hid common words.
+    if upper.ends_with("KEY_PREFIX") {
+        return false;
+    }
     SECRET_WORDS.iter().any(|w| upper.contains(w))
 }
 
@@ -89,6 +93,8 @@ mod tests {
             ),
             ("SCCACHE_WEBDAV_ENDPOINT", "https://h/p@x", "https://h/p@x"),
             ("RUSTC_WRAPPER", "", ""),
+            ("SCCACHE_WEBDAV_KEY_PREFIX", "sccache", "sccache"),
+            ("SCCACHE_WEBDAV_PASSWORD", "pw-1", "***"),
         ];
         for (name, value, want) in cases {
             assert_eq!(mask_value(name, value), want, "{name}={value}");

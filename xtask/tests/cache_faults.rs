@@ -66,6 +66,13 @@ impl Drill {
         Drill { dir, port, env }
     }
 
+    fn set_all(&mut self, vars: Vec<(&'static str, String)>) -> &mut Drill {
+        for (name, value) in vars {
+            self.set(name, value);
+        }
+        self
+    }
+
     fn set(&mut self, name: &str, value: impl Into<String>) -> &mut Drill {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.to_string(), value.into()));
@@ -160,6 +167,93 @@ impl Server {
             "no",
         ];
         Server::spawn(common::tool("redis-server"), &args, port)
+    }
+
+    /// moto's S3-compatible server with one bucket, `sccache`.
+    fn s3() -> Server {
+        let port = free_port();
+        let server = Server::spawn(
+            common::tool("moto_server"),
+            &["-p", &port.to_string()],
+            port,
+        );
+        assert_eq!(server.http("PUT", "/sccache"), 200, "creating the bucket");
+        server
+    }
+
+    /// wsgidav serving `root` to the user `ci` with password `dav-secret` (Basic auth).
+    fn webdav(root: &Path) -> Server {
+        let port = free_port();
+        fs::create_dir_all(root).unwrap();
+        let config = root.with_extension("yaml");
+        fs::write(
+            &config,
+            format!(
+                "host: 127.0.0.1\nport: {port}\nprovider_mapping: {{\"/\": {}}}\n\
+                 http_authenticator: {{domain_controller: null, accept_basic: true, accept_digest: false, default_to_digest: false}}\n\
+                 simple_dc: {{user_mapping: {{\"*\": {{\"ci\": {{password: \"dav-secret\"}}}}}}}}\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        Server::spawn(common::tool("wsgidav"), &["-c", &config], port)
+    }
+
+    /// The status of a bodiless request to the server.
+    fn http(&self, method: &str, path: &str) -> u16 {
+        self.http_text(method, path)
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn http_text(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            conn,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text
+    }
+
+    /// How many objects the S3 bucket holds.
+    fn s3_objects(&self) -> usize {
+        self.http_text("GET", "/sccache?list-type=2")
+            .matches("<Key>")
+            .count()
+    }
+
+    fn s3_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SCCACHE_BUCKET", "sccache".into()),
+            (
+                "SCCACHE_ENDPOINT",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("SCCACHE_REGION", "us-east-1".into()),
+            ("SCCACHE_S3_USE_SSL", "false".into()),
+            ("AWS_ACCESS_KEY_ID", "AKIADRILL0001".into()),
+            ("AWS_SECRET_ACCESS_KEY", "s3-very-secret".into()),
+        ]
+    }
+
+    fn webdav_env(&self, password: &str) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "SCCACHE_WEBDAV_ENDPOINT",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("SCCACHE_WEBDAV_KEY_PREFIX", "sccache".into()),
+            ("SCCACHE_WEBDAV_USERNAME", "ci".into()),
+            ("SCCACHE_WEBDAV_PASSWORD", password.into()),
+        ]
     }
 
     fn wait_until_listening(&mut self) {
@@ -606,4 +700,168 @@ fn a_server_restarted_mid_build_is_reported_as_such() {
         "{report}"
     );
     assert_eq!(report["hits"], 0, "{report}");
+}
+
+// ---- shared backends: S3 (moto) and WebDAV (wsgidav), real servers ----
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type().unwrap().is_dir() {
+            true => files_under(&e.path()),
+            false => 1,
+        })
+        .sum()
+}
+
+/// A second build with a fresh local state (no target, no local cache, a new server) hits.
+fn hits_with_a_fresh_local_state(drill: &Drill, kind: &str) {
+    let first = drill.run(&[]);
+    assert!(first.ok && first.notices().is_empty(), "{}", first.stderr);
+    assert_eq!(drill.report()["backend"], kind);
+    drill.clean_target();
+    let _ = fs::remove_dir_all(drill.dir.join("sccache"));
+    drill.sccache(&["--stop-server"]);
+    let second = drill.run(&[]);
+    assert!(second.ok, "{}", second.stderr);
+    let report = drill.report();
+    assert_eq!(
+        (report["backend"].as_str(), hits(&report)),
+        (Some(kind), 2),
+        "{report}"
+    );
+}
+
+#[test]
+fn s3_gives_hits_with_a_fresh_local_state() {
+    let s3 = Server::s3();
+    let mut drill = Drill::new("s3");
+    drill.set_all(s3.s3_env());
+    hits_with_a_fresh_local_state(&drill, "s3");
+    assert!(s3.s3_objects() >= 2, "the objects are in the bucket");
+}
+
+#[test]
+fn s3_dying_mid_build_finishes_uncached() {
+    let mut s3 = Server::s3();
+    let mut drill = Drill::new("s3-dies");
+    drill.set_all(s3.s3_env());
+    let run = fault_mid_build(&mut drill, || s3.kill());
+    assert_finished_uncached(&drill, &run, "s3");
+}
+
+#[test]
+fn s3_frozen_mid_build_finishes_uncached() {
+    let s3 = Server::s3();
+    let mut drill = Drill::new("s3-frozen");
+    drill.set_all(s3.s3_env());
+    let run = fault_mid_build(&mut drill, || s3.freeze());
+    assert_finished_uncached(&drill, &run, "s3");
+}
+
+#[test]
+fn s3_bucket_that_does_not_exist_falls_back_to_local_disk() {
+    let s3 = Server::s3();
+    let mut drill = Drill::new("s3-nobucket");
+    drill
+        .set_all(s3.s3_env())
+        .set("SCCACHE_BUCKET", "no-such-bucket");
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("sccache could not start with the s3 backend");
+    assert!(
+        run.notices()[0].contains("NoSuchBucket"),
+        "{:?}",
+        run.notices()
+    );
+    assert_eq!(drill.report()["backend"], "local");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains("s3-very-secret"), "{all}");
+}
+
+#[test]
+fn webdav_gives_hits_with_a_fresh_local_state() {
+    let mut drill = Drill::new("webdav");
+    let dav = Server::webdav(&drill.dir.join("dav"));
+    drill.set_all(dav.webdav_env("dav-secret"));
+    hits_with_a_fresh_local_state(&drill, "webdav");
+}
+
+#[test]
+fn webdav_dying_mid_build_finishes_uncached() {
+    let mut drill = Drill::new("webdav-dies");
+    let mut dav = Server::webdav(&drill.dir.join("dav"));
+    drill.set_all(dav.webdav_env("dav-secret"));
+    let run = fault_mid_build(&mut drill, || dav.kill());
+    assert_finished_uncached(&drill, &run, "webdav");
+}
+
+#[test]
+fn webdav_frozen_mid_build_finishes_uncached() {
+    let mut drill = Drill::new("webdav-frozen");
+    let dav = Server::webdav(&drill.dir.join("dav"));
+    drill.set_all(dav.webdav_env("dav-secret"));
+    let run = fault_mid_build(&mut drill, || dav.freeze());
+    assert_finished_uncached(&drill, &run, "webdav");
+}
+
+#[test]
+fn webdav_with_a_wrong_password_falls_back_to_local_disk() {
+    let mut drill = Drill::new("webdav-password");
+    let dav = Server::webdav(&drill.dir.join("dav"));
+    drill.set_all(dav.webdav_env("wrong-password-123"));
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("sccache could not start with the webdav backend");
+    assert!(
+        run.notices()[0].contains("cache storage failed to read"),
+        "{:?}",
+        run.notices()
+    );
+    assert_eq!(drill.report()["backend"], "local");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains("wrong-password-123"), "{all}");
+    assert_eq!(files_under(&drill.dir.join("dav")), 0);
+}
+
+/// `--cache read`: hits from what trusted builds stored, and not one object written, on both stores.
+#[test]
+fn a_read_only_build_uses_hits_and_writes_nothing() {
+    let s3 = Server::s3();
+    let mut drill = Drill::new("read-only");
+    drill.set_all(s3.s3_env());
+    let cold = drill.run(&["--cache", "read"]);
+    assert!(cold.ok && cold.notices().is_empty(), "{}", cold.stderr);
+    let report = drill.report();
+    assert_eq!(
+        (report["mode"].as_str(), report["misses"].as_u64()),
+        (Some("read"), Some(2)),
+        "{report}"
+    );
+    assert_eq!(s3.s3_objects(), 0, "a read-only build wrote to the bucket");
+
+    drill.clean_target();
+    assert!(drill.run(&[]).ok, "a trusted build fills the cache");
+    let stored = s3.s3_objects();
+    drill.clean_target();
+    drill.sccache(&["--stop-server"]);
+    let warm = drill.run(&["--cache", "read"]);
+    assert!(warm.ok, "{}", warm.stderr);
+    assert_eq!(hits(&drill.report()), 2, "{}", drill.report());
+    assert_eq!(s3.s3_objects(), stored);
+
+    let dav_root = drill.dir.join("dav");
+    let dav = Server::webdav(&dav_root);
+    let mut drill = Drill::new("read-only-dav");
+    drill.set_all(dav.webdav_env("dav-secret"));
+    let cold = drill.run(&["--cache", "read"]);
+    assert!(cold.ok && cold.notices().is_empty(), "{}", cold.stderr);
+    assert_eq!(
+        files_under(&dav_root),
+        0,
+        "a read-only build wrote to the WebDAV store"
+    );
 }

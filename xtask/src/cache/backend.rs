@@ -188,6 +188,28 @@ pub fn compile_env(wrapper: Option<&Path>, backend: &Backend) -> EnvDelta {
     env
 }
 
+/// What makes sccache read the cache and never write it (every backend of sccache 0.16 has the switch;
+/// an unknown value would silently mean read-write, so the value is exactly `READ_ONLY`).
+pub fn read_only_env(backend: &Backend) -> EnvDelta {
+    let mut env = EnvDelta::new();
+    let kind = match backend {
+        Backend::Disabled => return env,
+        Backend::Local { .. } => "LOCAL",
+        Backend::Remote { kind, .. } => match kind {
+            RemoteKind::Redis => "REDIS",
+            RemoteKind::Memcached => "MEMCACHED",
+            RemoteKind::S3 => "S3",
+            RemoteKind::Gcs => "GCS",
+            RemoteKind::Azure => "AZURE",
+            RemoteKind::Webdav => "WEBDAV",
+            RemoteKind::Oss => "OSS",
+            RemoteKind::Gha => "GHA",
+        },
+    };
+    env.set(&format!("SCCACHE_{kind}_RW_MODE"), "READ_ONLY");
+    env
+}
+
 /// The first non-empty wrapper the caller's environment sets, as (variable, value).
 pub fn inherited_wrapper(host: &HostEnv) -> Option<(&'static str, String)> {
     WRAPPER_VARS.into_iter().find_map(|name| {

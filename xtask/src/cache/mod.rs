@@ -281,15 +281,24 @@ fn choose_backend(
     let (wanted, backend_notices) = backend::requested_backend(host);
     setup.notices.extend(backend_notices);
     let port = setup.port.clone();
+    let read_only = setup.mode == CacheMode::Read;
+    let env_for = |backend: &Backend| {
+        let mut env = backend::compile_env(Some(&wrapper), backend);
+        if read_only {
+            env.extend(&backend::read_only_env(backend));
+        }
+        env
+    };
     let probe = |backend: &Backend| match dry_run {
         true => Ok(0),
-        false => server::probe(&wrapper, backend, &port),
+        false => server::probe(&wrapper, &env_for(backend), &port),
     };
     let dir = backend::local_dir(host);
     if let Backend::Remote { kind, .. } = &wanted {
         match probe(&wanted) {
             Ok(ms) => {
-                accept(setup, wrapper, wanted, ms);
+                let env = env_for(&wanted);
+                accept(setup, wrapper, wanted, env, ms);
                 return Ok(());
             }
             Err(why) => {
@@ -305,7 +314,8 @@ fn choose_backend(
     let local = Backend::Local { dir: dir.clone() };
     match check_writable(&dir).and_then(|()| probe(&local)) {
         Ok(ms) => {
-            accept(setup, wrapper, local, ms);
+            let env = env_for(&local);
+            accept(setup, wrapper, local, env, ms);
             Ok(())
         }
         Err(why) => fall_back(
@@ -316,11 +326,11 @@ fn choose_backend(
     }
 }
 
-fn accept(setup: &mut CacheSetup, wrapper: PathBuf, backend: Backend, probe_ms: u64) {
-    setup.env = backend::compile_env(Some(&wrapper), &backend);
+fn accept(setup: &mut CacheSetup, wrapper: PathBuf, backend: Backend, env: EnvDelta, ms: u64) {
+    setup.env = env;
     setup.wrapper = Some(wrapper);
     setup.backend = backend;
-    setup.probe = Some(Ok(probe_ms));
+    setup.probe = Some(Ok(ms));
 }
 
 /// One rung down the fallback ladder: an error under `require`, a notice otherwise.

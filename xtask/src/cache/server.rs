@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use xshell::{Shell, cmd};
 
-use super::backend::{Backend, Endpoint, Protocol, compile_env};
+use super::backend::{Endpoint, Protocol};
 use super::stats::Stats;
 use crate::env_delta::EnvDelta;
 use crate::process::run_with_deadline;
@@ -41,18 +41,17 @@ pub fn examine(path: &Path) -> Result<String, String> {
 
 /// Stop whatever server holds our port (it may carry another configuration), start one with the final
 /// environment and ask it for stats, all under our deadlines. Returns the time it took.
-pub fn probe(wrapper: &Path, backend: &Backend, port: &str) -> Result<u64, String> {
+pub fn probe(wrapper: &Path, env: &EnvDelta, port: &str) -> Result<u64, String> {
     let start = Instant::now();
-    let env = compile_env(Some(wrapper), backend);
-    let _ = run_with_deadline(wrapper, &["--stop-server"], &env, VERSION_TIMEOUT);
+    let _ = run_with_deadline(wrapper, &["--stop-server"], env, VERSION_TIMEOUT);
     kill_servers(port);
-    let started = run_with_deadline(wrapper, &["--start-server"], &env, START_TIMEOUT)
+    let started = run_with_deadline(wrapper, &["--start-server"], env, START_TIMEOUT)
         .map_err(|e| format!("{e:#}"))?;
     if !started.ok() {
         kill_servers(port);
         return Err(started.why());
     }
-    let stats = run_with_deadline(wrapper, &STATS_ARGS, &env, STATS_TIMEOUT)
+    let stats = run_with_deadline(wrapper, &STATS_ARGS, env, STATS_TIMEOUT)
         .map_err(|e| format!("{e:#}"))?;
     if !stats.ok() || Stats::parse(&stats.stdout).is_none() {
         kill_servers(port);

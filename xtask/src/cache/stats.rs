@@ -8,6 +8,8 @@ pub struct Stats {
     pub misses: u64,
     pub not_cacheable: u64,
     pub errors: u64,
+    /// Objects written to the cache (a read-only build must write none).
+    pub writes: u64,
 }
 
 impl Stats {
@@ -30,6 +32,7 @@ impl Stats {
                 + num("cache_read_errors")
                 + num("cache_write_errors")
                 + num("cache_timeouts"),
+            writes: num("cache_writes"),
         })
     }
 
@@ -43,6 +46,7 @@ impl Stats {
             misses: self.misses.saturating_sub(before.misses),
             not_cacheable: self.not_cacheable.saturating_sub(before.not_cacheable),
             errors: self.errors.saturating_sub(before.errors),
+            writes: self.writes.saturating_sub(before.writes),
         }
     }
 
@@ -70,7 +74,8 @@ mod tests {
                 hits: 21,
                 misses: 7,
                 not_cacheable: 12,
-                errors: 3
+                errors: 3,
+                writes: 0
             }
         );
         let before = Stats {
@@ -79,6 +84,7 @@ mod tests {
             misses: 7,
             not_cacheable: 2,
             errors: 0,
+            writes: 0,
         };
         let delta = after.since(before);
         assert_eq!(delta.hit_rate(), Some(1.0));

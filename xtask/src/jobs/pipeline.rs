@@ -95,12 +95,23 @@ impl Execution<'_> {
         }
         let (stats, restarted) = match self.container {
             Some(_) => (container::take_stats(self.host), false),
+            // After the backend died the counters are gone with the server it killed.
+            None if self.backend_died => (None, false),
             None => match before.zip(self.cache.server_snapshot()) {
                 Some(((_, before), (_, after))) if before != after => (None, true),
                 Some(((before, _), (after, _))) => (Some(after.since(before)), false),
                 None => (None, false),
             },
         };
+        // `--cache read` promises an untrusted build writes nothing: check what the server says it did.
+        if let (CacheMode::Read, Some(s)) = (self.cache.mode, &stats)
+            && s.writes > 0
+        {
+            bail!(
+                "--cache read: the build wrote {} objects to the cache",
+                s.writes
+            );
+        }
         let mode = match restarted {
             true => format!(
                 "{} (sccache server restarted mid-build)",

@@ -28,6 +28,8 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "linker": t.linker(),
         "wheelhouse": t.wheelhouse(),
         "redis-server": redis,
+        "moto_server": t.test_venv().join("bin/moto_server"),
+        "wsgidav": t.test_venv().join("bin/wsgidav"),
     });
     println!("{}", serde_json::to_string_pretty(&paths)?);
     Ok(())
