@@ -478,6 +478,24 @@ fn redis_gives_hits_with_a_fresh_local_state() {
     let redis = Server::redis();
     let mut drill = Drill::new("redis");
     drill.set("SCCACHE_REDIS_ENDPOINT", redis.redis_url());
+    // doctor shows the backend's endpoint and that it answers; a frozen one does not.
+    let doctor = |drill: &Drill| -> Value {
+        let mut cmd = Command::new(XTASK);
+        cmd.args(["doctor", "--json"]);
+        scrub_caller_env(&mut cmd);
+        let out = cmd
+            .envs(drill.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["cache"]["endpoint"].clone()
+    };
+    let endpoint = doctor(&drill);
+    assert_eq!(
+        endpoint["address"],
+        format!("127.0.0.1:{}", redis.port),
+        "{endpoint}"
+    );
+    assert!(endpoint["answer_ms"].is_u64(), "{endpoint}");
     let first = drill.run(&[]);
     assert!(first.ok && first.notices().is_empty(), "{}", first.stderr);
     assert_eq!(drill.report()["backend"], "redis");

@@ -382,10 +382,17 @@ fn ownership_of_everything_the_container_can_write_stays_the_users() {
         true => "",
         false => " and changed in the build",
     };
+    let per_mount: Vec<String> = (found.iter())
+        .map(|(dir, o)| {
+            let n = (o.foreign.iter()).filter(|f| strict || f.changed).count();
+            format!("  {n} in {}", dir.display())
+        })
+        .collect();
     assert!(
         failing.is_empty(),
-        "{} of {checked} paths the container can write are not owned by uid {uid}{which}:\n{}",
+        "{} of {checked} paths the container can write are not owned by uid {uid}{which}:\n{}\n{}",
         failing.len(),
+        per_mount.join("\n"),
         list(&failing)
     );
     let mounts: Vec<String> = (found.iter())
@@ -394,9 +401,12 @@ fn ownership_of_everything_the_container_can_write_stays_the_users() {
             format!("  {dir} ({n} paths, {changed} changed in the build)")
         })
         .collect();
+    let which = match older.is_empty() {
+        true => "every path",
+        false => "every path the build changed",
+    };
     say(&format!(
-        "ownership test: every path the build changed under the {} writable mounts is owned by uid \
-         {uid}:\n{}",
+        "ownership test: {which} under the {} writable mounts is owned by uid {uid}:\n{}",
         found.len(),
         mounts.join("\n")
     ));

@@ -397,6 +397,7 @@ const SETUP_ACTIONS: &[&str] = &[
 
 const NOT_ON_TAGS: &str = "!startsWith(github.ref, 'refs/tags/')";
 const OFF_ON_TAGS: &str = "startsWith(github.ref, 'refs/tags/') && 'off'";
+const READ_ON_PULL_REQUESTS: &str = "github.event_name == 'pull_request' && 'read'";
 
 /// `${{ expr }}` -> `expr`, whitespace collapsed.
 fn expr(s: &str) -> String {
@@ -625,6 +626,14 @@ fn tag_builds_cannot_use_the_cache() {
                 Some(e) if e.starts_with(OFF_ON_TAGS) => {}
                 other => errors.push(format!(
                     "{label}: on tags must run with `--cache off` (e.g. XTASK_CACHE: ${{{{ {OFF_ON_TAGS} || 'auto' }}}}), has {other:?}"
+                )),
+            }
+            // A pull request is untrusted code: it may read the shared cache, never write it.
+            let builds_pull_requests = wf.triggers().iter().any(|(t, _)| t == "pull_request");
+            match env.map(expr) {
+                Some(e) if !builds_pull_requests || e.contains(READ_ON_PULL_REQUESTS) => {}
+                other => errors.push(format!(
+                    "{label}: pull requests must build with `--cache read` ({READ_ON_PULL_REQUESTS}), has {other:?}"
                 )),
             }
         }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 use xshell::{Shell, cmd};
 
-use crate::cache::{self, CacheSetup};
+use crate::cache::{self, Backend, CacheSetup, server};
 use crate::flags::{CacheMode, Global};
 use crate::host::HostEnv;
 use crate::{secrets, tools};
@@ -101,6 +101,11 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
                 );
             }
             out += &format!("backend     {}\n", setup.backend.describe());
+            if let Some((addr, answer)) = reachability(host) {
+                let answer =
+                    answer.map_or("does not answer".into(), |ms| format!("answers in {ms} ms"));
+                out += &format!("endpoint    {addr} {answer}\n");
+            }
             let probe = match &setup.probe {
                 Some(Ok(ms)) => format!("server started and answered in {ms} ms"),
                 Some(Err(why)) => format!("failed: {why}"),
@@ -114,6 +119,22 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
         }
     }
     out
+}
+
+/// Where the watch asks the requested remote backend, and how long it took to answer (`None`: no
+/// answer). Shown even when the decision fell back: that is when it matters.
+fn reachability(host: &HostEnv) -> Option<(String, Option<u64>)> {
+    let Backend::Remote {
+        health: Some(endpoint),
+        ..
+    } = cache::backend::requested_backend(host).0
+    else {
+        return None;
+    };
+    let start = std::time::Instant::now();
+    let answered = server::answers(&endpoint);
+    let ms = start.elapsed().as_millis() as u64;
+    Some((endpoint.addr, answered.then_some(ms)))
 }
 
 fn to_json(
@@ -133,6 +154,7 @@ fn to_json(
             "wrapper": s.wrapper,
             "backend": s.backend.kind(),
             "backend_detail": s.backend.describe(),
+            "endpoint": reachability(host).map(|(addr, ms)| json!({ "address": addr, "answer_ms": ms })),
             "probe_ms": s.probe.as_ref().and_then(|p| p.as_ref().ok()),
             "probe_error": s.probe.as_ref().and_then(|p| p.as_ref().err()),
             "decision_ms": s.decision_ms,
