@@ -143,6 +143,7 @@ impl Server {
     fn spawn(program: PathBuf, args: &[&str], port: u16) -> Server {
         let child = Command::new(&program)
             .args(args)
+            .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -169,14 +170,25 @@ impl Server {
         Server::spawn(common::tool("redis-server"), &args, port)
     }
 
-    /// moto's S3-compatible server with one bucket, `sccache`.
+    /// moto's S3-compatible server with one bucket, `sccache`. It accepts any credentials.
     fn s3() -> Server {
+        Server::s3_checking_credentials_after(u32::MAX)
+    }
+
+    /// moto that checks credentials after `unsigned` requests (the first creates the bucket): then only
+    /// keys of users made through its IAM API are valid, and ours is not.
+    fn s3_checking_credentials_after(unsigned: u32) -> Server {
         let port = free_port();
-        let server = Server::spawn(
-            common::tool("moto_server"),
-            &["-p", &port.to_string()],
-            port,
-        );
+        let program = common::tool("moto_server");
+        let child = Command::new(&program)
+            .args(["-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", unsigned.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
+        let mut server = Server { child, port };
+        server.wait_until_listening();
         assert_eq!(server.http("PUT", "/sccache"), 200, "creating the bucket");
         server
     }
@@ -792,6 +804,24 @@ fn s3_bucket_that_does_not_exist_falls_back_to_local_disk() {
     run.assert_one_notice("sccache could not start with the s3 backend");
     assert!(
         run.notices()[0].contains("NoSuchBucket"),
+        "{:?}",
+        run.notices()
+    );
+    assert_eq!(drill.report()["backend"], "local");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains("s3-very-secret"), "{all}");
+}
+
+#[test]
+fn s3_with_wrong_credentials_falls_back_to_local_disk() {
+    let s3 = Server::s3_checking_credentials_after(1);
+    let mut drill = Drill::new("s3-credentials");
+    drill.set_all(s3.s3_env());
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("sccache could not start with the s3 backend");
+    assert!(
+        run.notices()[0].contains("InvalidAccessKeyId"),
         "{:?}",
         run.notices()
     );
