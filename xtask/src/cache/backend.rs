@@ -236,11 +236,25 @@ pub const HOST_TOOLCHAIN_NAMES: &[&str] = &["CARGO", "RUSTUP_HOME", "RUSTUP_TOOL
 /// Given with their values, not by name: the cache decision's own settings, shown in the plan.
 pub const PASSED_WITH_VALUE: &[&str] = &["RUSTC_WRAPPER", "CARGO_INCREMENTAL"];
 
+/// The credentials a backend's client reads outside `SCCACHE_*`: they go in only with that backend.
+fn credential_prefixes(backend: &Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::Remote { kind, .. } => match kind {
+            RemoteKind::S3 => &["AWS_"],
+            RemoteKind::Oss => &["ALIBABA_CLOUD_"],
+            RemoteKind::Gcs => &["GOOGLE_APPLICATION_CREDENTIALS"],
+            _ => &[],
+        },
+        _ => &[],
+    }
+}
+
 /// Whether a host variable goes into a container (by name).
-pub fn passed_by_name(name: &str, host_toolchain: bool) -> bool {
+pub fn passed_by_name(name: &str, host_toolchain: bool, backend: &Backend) -> bool {
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| name.starts_with(p));
     (starts(PASSED_PREFIXES) && !starts(NOT_PASSED_PREFIXES))
         || PASSED_NAMES.contains(&name)
+        || starts(credential_prefixes(backend))
         || (host_toolchain && HOST_TOOLCHAIN_NAMES.contains(&name))
 }
 
@@ -250,9 +264,10 @@ pub fn container_env_names(
     host: &HostEnv,
     step_env: &EnvDelta,
     host_toolchain: bool,
+    backend: &Backend,
 ) -> Vec<String> {
     let mut names: Vec<String> = (host.vars.keys())
-        .filter(|k| passed_by_name(k, host_toolchain))
+        .filter(|k| passed_by_name(k, host_toolchain, backend))
         .cloned()
         .collect();
     for (name, value) in step_env.iter() {

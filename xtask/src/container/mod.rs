@@ -147,7 +147,7 @@ impl Container {
                 .map(Mount::volume_arg),
         );
         args.push(format!("--workdir={}", cmd.cwd.display()));
-        args.extend(self.env_args(host, cmd));
+        args.extend(self.env_args(host, cmd, cache));
         if remote {
             args.push(format!(
                 "--env=SCCACHE_SERVER_PORT={}",
@@ -173,8 +173,9 @@ impl Container {
     }
 
     /// `--env` arguments: by name, except the cache decision's own settings and the container's own.
-    fn env_args(&self, host: &HostEnv, cmd: &Cmd) -> Vec<String> {
-        let mut args: Vec<String> = container_env_names(host, &cmd.env, self.host_toolchain)
+    fn env_args(&self, host: &HostEnv, cmd: &Cmd, cache: &CacheSetup) -> Vec<String> {
+        let names = container_env_names(host, &cmd.env, self.host_toolchain, &cache.backend);
+        let mut args: Vec<String> = names
             .into_iter()
             .map(|name| match cmd.env.value(&name) {
                 Some(v) if PASSED_WITH_VALUE.contains(&name.as_str()) => {
@@ -466,6 +467,27 @@ mod tests {
                 .value("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER")
                 == Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17")
         );
+    }
+
+    /// An S3 backend's client reads AWS_* credentials: they go in by name with that backend only.
+    #[test]
+    fn s3_credentials_go_in_by_name_with_the_s3_backend() {
+        let host = host();
+        let cases = [(RemoteKind::S3, true), (RemoteKind::Redis, false)];
+        for (kind, passed) in cases {
+            let cache = CacheSetup::fixture(
+                Some(SCCACHE_OUTSIDE_TOOLS),
+                Backend::Remote { kind, health: None },
+            );
+            let cmd = container(Engine::Podman, 0, true).wrap(&build(&host, &cache), &host, &cache);
+            let envs = envs(&cmd);
+            assert_eq!(
+                envs.contains(&"AWS_SECRET_ACCESS_KEY"),
+                passed,
+                "{kind:?}: {envs:?}"
+            );
+            assert!(!cmd.args.join(" ").contains("aws-456"), "{kind:?}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) -> Vec<Step> 
         .iter()
         .map(Mount::volume_arg)
         .collect();
-    let mut passed = container_env_names(host, &cache.env, true);
+    let mut passed = container_env_names(host, &cache.env, true, &cache.backend);
     passed.retain(|name| name != "RUSTC_WRAPPER");
     let mut cibuildwheel = Cmd::new(host.tools.bin("cibuildwheel"), &host.root)
         .args(["--platform", "linux", "--output-dir"])
