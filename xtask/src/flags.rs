@@ -130,7 +130,13 @@ pub enum Job {
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
     },
-    /// Lint .github/workflows with the pinned actionlint.
+    /// Prune target/ to the layer CI saves next to the compiler cache (warm-caches does this last).
+    TargetLayer {
+        /// Cargo.toml of the workspace [default: this one].
+        #[arg(long, value_name = "PATH")]
+        manifest_path: Option<std::path::PathBuf>,
+    },
+    /// Lint .github/workflows with the pinned actionlint and zizmor.
     LintWorkflows,
     /// Install the pinned tools and print where each one is, as JSON.
     Tools {

@@ -687,7 +687,9 @@ fn tag_builds_cannot_use_the_cache() {
 #[test]
 fn cache_steps_share_one_key() {
     let hash = "hashFiles('rust-toolchain.toml', 'Cargo.lock', 'xtask/src/tools.rs', 'sdks/node/package-lock.json')";
-    let prefix = format!("sccache-${{{{ runner.os }}}}-${{{{ {hash} }}}}-");
+    // The target layer is valid only for one OS, target triple, toolchain, lockfile and set of tool pins.
+    let prefix =
+        format!("build-caches-${{{{ runner.os }}}}-x86_64-unknown-linux-gnu-${{{{ {hash} }}}}-");
     let key = format!("{prefix}${{{{ github.run_id }}}}");
     let mut errors = Vec::new();
     let mut restores = 0;
@@ -707,9 +709,9 @@ fn cache_steps_share_one_key() {
             if !action(uses).0.starts_with("actions/cache") {
                 continue;
             }
-            if input("path") != "~/.cache/sccache" {
+            if input("path") != "~/.cache/sccache\ntarget" {
                 errors.push(format!(
-                    "{label}: path must be ~/.cache/sccache, is {:?}",
+                    "{label}: path must be ~/.cache/sccache and target, is {:?}",
                     input("path")
                 ));
             }

@@ -12,6 +12,7 @@ pub mod lint;
 pub mod node;
 pub mod pipeline;
 pub mod runtime;
+pub mod target_layer;
 pub mod tool_paths;
 pub mod wheels;
 
@@ -27,6 +28,11 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         Job::Doctor { json } => doctor::run(&global, &host, *json),
         Job::LintWorkflows => lint::run(&mut tools_installed(&global, &host)?, &host),
         Job::Tools { test } => tool_paths::run(&mut tools_installed(&global, &host)?, &host, *test),
+        Job::TargetLayer { manifest_path } => {
+            let manifest = manifest_path.clone();
+            let manifest = manifest.unwrap_or_else(|| host.root.join("Cargo.toml"));
+            target_layer::run(&host, &manifest, global.dry_run)
+        }
         Job::BenchCache { json } => {
             tools_installed(&global, &host)?;
             match global.dry_run {
@@ -40,7 +46,14 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         | Job::BuildWheels { build: args, .. }
         | Job::CheckCache { build: args, .. } => {
             let (jobs, default_mode) = build_jobs(&job);
-            pipeline::run(&jobs, args, &global, &host, default_mode)
+            pipeline::run(&jobs, args, &global, &host, default_mode)?;
+            // What the warm job leaves in target/ is the second layer CI saves.
+            match job {
+                Job::WarmCaches(_) => {
+                    target_layer::run(&host, &host.root.join("Cargo.toml"), global.dry_run)
+                }
+                _ => Ok(()),
+            }
         }
     }
 }
@@ -60,9 +73,11 @@ pub fn build_jobs(job: &Job) -> (Vec<BuildJob>, CacheMode) {
         // Warming without a cache is pointless: the cache is required unless asked otherwise.
         Job::WarmCaches(_) => return (BuildJob::WARMED.to_vec(), CacheMode::Require),
         Job::CheckCache { manifest_path, .. } => vec![BuildJob::CheckCache(manifest_path.clone())],
-        Job::Doctor { .. } | Job::LintWorkflows | Job::Tools { .. } | Job::BenchCache { .. } => {
-            vec![]
-        }
+        Job::Doctor { .. }
+        | Job::LintWorkflows
+        | Job::Tools { .. }
+        | Job::TargetLayer { .. }
+        | Job::BenchCache { .. } => vec![],
     };
     (jobs, CacheMode::Auto)
 }
