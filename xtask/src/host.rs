@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::tools::{Tools, ToolsState};
+use crate::tools::{self, Tools, ToolsState};
 
 #[derive(Debug, Clone)]
 pub struct HostEnv {
@@ -16,6 +16,8 @@ pub struct HostEnv {
     pub tools_state: ToolsState,
     /// sdks/node/node_modules was installed from the current lockfile.
     pub node_modules_current: bool,
+    /// The wheel smoke tests' venv holds today's smoke wheels (it is kept between runs).
+    pub smoke_venv_ready: bool,
     pub python3: Option<PathBuf>,
     pub node: Option<PathBuf>,
     pub npm: Option<PathBuf>,
@@ -38,7 +40,12 @@ impl HostEnv {
         };
         let find =
             |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
+        // Per user: another user's leftover smoke directory cannot be cleaned by us.
+        let temp = std::env::temp_dir().join(format!("boxspec-xtask-{}", own_id("Uid:")));
+        let smoke_stamp = temp.join("wheel-smoke-venv").join(tools::SMOKE_STAMP);
         HostEnv {
+            smoke_venv_ready: std::fs::read_to_string(smoke_stamp).ok()
+                == Some(tools::smoke_requirements().join("\n")),
             root: root.to_path_buf(),
             tools_state: ToolsState::probe(&tools),
             tools,
@@ -46,8 +53,7 @@ impl HostEnv {
             python3: find("python3"),
             node: find("node"),
             npm: find("npm"),
-            // Per user: another user's leftover smoke directory cannot be cleaned by us.
-            temp: std::env::temp_dir().join(format!("boxspec-xtask-{}", own_id("Uid:"))),
+            temp,
             version: workspace_version(&root.join("Cargo.toml")).unwrap_or_default(),
             example_digest: std::fs::read_to_string(root.join("examples/box.digest"))
                 .map(|s| s.trim().to_string())
@@ -201,6 +207,7 @@ impl HostEnv {
                 test_venv_current: true,
             },
             node_modules_current: true,
+            smoke_venv_ready: true,
             python3: Some(PathBuf::from("/usr/bin/python3")),
             node: Some(PathBuf::from("/usr/bin/node")),
             npm: Some(PathBuf::from("/usr/bin/npm")),

@@ -114,6 +114,9 @@ fn pin_lines(pins: &[(&str, &str)]) -> String {
         .collect()
 }
 
+/// Written into the smoke venv once it holds the smoke wheels.
+pub const SMOKE_STAMP: &str = "xtask-smoke-pins.txt";
+
 /// `name==version` of each smoke wheel.
 pub fn smoke_requirements() -> Vec<String> {
     SMOKE_WHEELS

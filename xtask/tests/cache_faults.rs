@@ -792,6 +792,18 @@ fn s3_frozen_mid_build_finishes_uncached() {
     assert_finished_uncached(&drill, &run, "s3");
 }
 
+/// A backend that refuses us at start: the build uses local disk, with one notice that quotes why, and
+/// the secret it was given appears nowhere.
+fn falls_back_at_start(drill: &Drill, kind: &str, why: &str, secret: &str) {
+    let run = drill.run(&[]);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice(&format!("sccache could not start with the {kind} backend"));
+    assert!(run.notices()[0].contains(why), "{:?}", run.notices());
+    assert_eq!(drill.report()["backend"], "local");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains(secret), "{all}");
+}
+
 #[test]
 fn s3_bucket_that_does_not_exist_falls_back_to_local_disk() {
     let s3 = Server::s3();
@@ -799,17 +811,7 @@ fn s3_bucket_that_does_not_exist_falls_back_to_local_disk() {
     drill
         .set_all(s3.s3_env())
         .set("SCCACHE_BUCKET", "no-such-bucket");
-    let run = drill.run(&[]);
-    assert!(run.ok, "{}", run.stderr);
-    run.assert_one_notice("sccache could not start with the s3 backend");
-    assert!(
-        run.notices()[0].contains("NoSuchBucket"),
-        "{:?}",
-        run.notices()
-    );
-    assert_eq!(drill.report()["backend"], "local");
-    let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(!all.contains("s3-very-secret"), "{all}");
+    falls_back_at_start(&drill, "s3", "NoSuchBucket", "s3-very-secret");
 }
 
 #[test]
@@ -817,17 +819,7 @@ fn s3_with_wrong_credentials_falls_back_to_local_disk() {
     let s3 = Server::s3_checking_credentials_after(1);
     let mut drill = Drill::new("s3-credentials");
     drill.set_all(s3.s3_env());
-    let run = drill.run(&[]);
-    assert!(run.ok, "{}", run.stderr);
-    run.assert_one_notice("sccache could not start with the s3 backend");
-    assert!(
-        run.notices()[0].contains("InvalidAccessKeyId"),
-        "{:?}",
-        run.notices()
-    );
-    assert_eq!(drill.report()["backend"], "local");
-    let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(!all.contains("s3-very-secret"), "{all}");
+    falls_back_at_start(&drill, "s3", "InvalidAccessKeyId", "s3-very-secret");
 }
 
 #[test]
@@ -861,17 +853,12 @@ fn webdav_with_a_wrong_password_falls_back_to_local_disk() {
     let mut drill = Drill::new("webdav-password");
     let dav = Server::webdav(&drill.dir.join("dav"));
     drill.set_all(dav.webdav_env("wrong-password-123"));
-    let run = drill.run(&[]);
-    assert!(run.ok, "{}", run.stderr);
-    run.assert_one_notice("sccache could not start with the webdav backend");
-    assert!(
-        run.notices()[0].contains("cache storage failed to read"),
-        "{:?}",
-        run.notices()
+    falls_back_at_start(
+        &drill,
+        "webdav",
+        "cache storage failed to read",
+        "wrong-password-123",
     );
-    assert_eq!(drill.report()["backend"], "local");
-    let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(!all.contains("wrong-password-123"), "{all}");
     assert_eq!(files_under(&drill.dir.join("dav")), 0);
 }
 

@@ -26,6 +26,10 @@ struct Bench {
     scratch: PathBuf,
     port: String,
     rows: Vec<Row>,
+    /// The target directory each build gets.
+    target: PathBuf,
+    /// A saved target layer to restore into `target` before each build (else it starts empty).
+    layer: Option<PathBuf>,
 }
 
 pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
@@ -40,6 +44,8 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
         scratch: scratch.clone(),
         port,
         rows: Vec::new(),
+        target: scratch.join("target"),
+        layer: None,
     };
     let here = std::env::current_exe()?;
 
@@ -65,6 +71,7 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
     for job in JOBS {
         bench.build("cross-path", &elsewhere, job, Some(&shared))?;
     }
+    let layer_mb = ci_warm(&mut bench, host)?;
     let sh = Shell::new()?;
     let sccache = host.tools.bin("sccache");
     let _ = cmd!(sh, "{sccache} --stop-server")
@@ -74,16 +81,48 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
         .output();
 
     println!("\n{}", table(&bench.rows));
+    println!("target layer: {layer_mb:.1} MB compressed (tar | gzip), as CI stores it");
     match json_out {
-        Some(path) => write_json(&bench.rows, path),
+        Some(path) => write_json(&bench.rows, layer_mb, path),
         None => Ok(()),
     }
 }
 
-fn write_json(rows: &[Row], path: &Path) -> Result<()> {
+/// ci-warm: what a CI job sees after warm-caches ran on main: a fresh checkout at the same path as the
+/// warm run, the sccache directory and the pruned target layer restored, then the job. Returns the
+/// layer's compressed size in MB.
+fn ci_warm(bench: &mut Bench, host: &HostEnv) -> Result<f64> {
+    let checkout = bench.scratch.join("ci");
+    let cache = bench.scratch.join("cache-ci");
+    let layer = bench.scratch.join("ci-layer");
+    let driver = bench.scratch.join("ci-xtask");
+    fs::copy(copy_workspace(host, &checkout)?, &driver)?;
+    bench.target = checkout.join("target");
+    bench.build(
+        "ci-warm (warm-caches)",
+        &driver,
+        "warm-caches",
+        Some(&cache),
+    )?;
+    fs::rename(&bench.target, &layer)?;
+    let sh = Shell::new()?;
+    let tarball = bench.scratch.join("ci-layer.tar.gz");
+    cmd!(sh, "tar -czf {tarball} -C {layer} .").quiet().run()?;
+    let layer_mb = fs::metadata(&tarball)?.len() as f64 / 1e6;
+    // A fresh clone at the same path: every source is newer than the layer.
+    fs::remove_dir_all(&checkout)?;
+    copy_sources(host, &checkout)?;
+    bench.layer = Some(layer);
+    for job in JOBS {
+        bench.build("ci-warm", &driver, job, Some(&cache))?;
+    }
+    Ok(layer_mb)
+}
+
+fn write_json(rows: &[Row], layer_mb: f64, path: &Path) -> Result<()> {
     let scenarios: Vec<Value> = rows
         .iter()
-        .filter(|r| r.scenario != "cross-job (warm-caches)")
+        .filter(|r| !r.scenario.ends_with("(warm-caches)"))
         .map(|r| {
             json!({
                 "scenario": r.scenario, "job": r.job, "seconds": (r.seconds * 10.0).round() / 10.0,
@@ -94,7 +133,11 @@ fn write_json(rows: &[Row], path: &Path) -> Result<()> {
             })
         })
         .collect();
-    let text = serde_json::to_string_pretty(&json!({ "scenarios": scenarios }))?;
+    let layer_mb = (layer_mb * 10.0).round() / 10.0;
+    let text = serde_json::to_string_pretty(&json!({
+        "target_layer_mb": layer_mb,
+        "scenarios": scenarios,
+    }))?;
     fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
@@ -107,10 +150,14 @@ impl Bench {
         job: &str,
         cache: Option<&Path>,
     ) -> Result<()> {
-        let target = self.scratch.join("target");
+        let target = self.target.clone();
         let dist = self.scratch.join("dist");
         let _ = fs::remove_dir_all(&target);
         let _ = fs::remove_dir_all(&dist);
+        if let Some(layer) = &self.layer {
+            let sh = Shell::new()?;
+            cmd!(sh, "cp -a {layer} {target}").quiet().run()?;
+        }
         eprintln!("bench: {scenario:<24} {job:<14} …");
         let sh = Shell::new()?;
         let mut cmd = cmd!(sh, "{driver} {job}")
@@ -157,10 +204,23 @@ impl Bench {
     }
 }
 
-/// The working tree's files (tracked or not, minus ignored ones — the same sources the running driver
-/// was built from) at another absolute path, plus node_modules (so npm ci does not skew the timing),
-/// with its own driver binary built once.
+/// The working tree at another absolute path (see `copy_sources`), with its own driver binary.
 fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
+    copy_sources(host, to)?;
+    let sh = Shell::new()?;
+    sh.change_dir(to);
+    let cargo = host.cargo();
+    cmd!(sh, "{cargo} build --quiet -p xtask")
+        .env_remove("RUSTC_WRAPPER")
+        .quiet()
+        .run()
+        .with_context(|| format!("building the driver in {}", to.display()))?;
+    Ok(to.join("target/debug/xtask"))
+}
+
+/// The working tree's files (tracked or not, minus ignored ones — the same sources the running driver
+/// was built from) at another absolute path, plus node_modules (so npm ci does not skew the timing).
+fn copy_sources(host: &HostEnv, to: &Path) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(&host.root);
     let files = cmd!(sh, "git ls-files -z --cached --others --exclude-standard")
@@ -179,15 +239,7 @@ fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
     cmd!(sh, "cp -a {node_modules} {sdk}")
         .quiet()
         .run()
-        .context("copying node_modules")?;
-    sh.change_dir(to);
-    let cargo = host.cargo();
-    cmd!(sh, "{cargo} build --quiet -p xtask")
-        .env_remove("RUSTC_WRAPPER")
-        .quiet()
-        .run()
-        .with_context(|| format!("building the driver in {}", to.display()))?;
-    Ok(to.join("target/debug/xtask"))
+        .context("copying node_modules")
 }
 
 fn line(row: &Row) -> String {
