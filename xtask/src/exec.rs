@@ -124,6 +124,10 @@ impl Executor {
             Action::MakeDirs(dirs) => dirs.iter().try_for_each(|dir| {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
             })?,
+            Action::CopyFile { from, to } => {
+                fs::copy(from, to)
+                    .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+            }
             Action::CopyInto { files, dir } => {
                 fs::create_dir_all(dir)?;
                 for file in files {

@@ -173,14 +173,18 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// npm writes node_modules/.package-lock.json on install; it is older than the lockfile when stale.
+/// Where build-node keeps a copy of the lockfile `npm ci` installed from.
+pub const NODE_MODULES_STAMP: &str = "node_modules/.xtask-package-lock.json";
+
+/// node_modules holds what the lockfile says: the copy build-node keeps after `npm ci` is the lockfile,
+/// byte for byte. (Contents, not times: a fresh checkout with a restored node_modules is current.)
 fn node_modules_current(dir: &Path) -> bool {
-    let modified = |p: PathBuf| p.metadata().and_then(|m| m.modified()).ok();
+    let read = |p: PathBuf| std::fs::read(p).ok();
     match (
-        modified(dir.join("node_modules/.package-lock.json")),
-        modified(dir.join("package-lock.json")),
+        read(dir.join(NODE_MODULES_STAMP)),
+        read(dir.join("package-lock.json")),
     ) {
-        (Some(installed), Some(lock)) => installed >= lock,
+        (Some(installed), Some(lock)) => installed == lock,
         _ => false,
     }
 }

@@ -22,6 +22,11 @@ pub enum Action {
     ExpectFile(PathBuf),
     /// Create directories that are missing (as the invoking user, before a container mounts them).
     MakeDirs(Vec<PathBuf>),
+    /// Copy one file to another path.
+    CopyFile {
+        from: PathBuf,
+        to: PathBuf,
+    },
     /// Copy files into a directory, keeping their names.
     CopyInto {
         files: Vec<PathBuf>,
@@ -175,6 +180,15 @@ impl fmt::Display for Step {
                 writeln!(f, "[{}] create if missing", self.name)?;
                 dirs.iter()
                     .try_for_each(|p| writeln!(f, "    {}", p.display()))
+            }
+            Action::CopyFile { from, to } => {
+                writeln!(
+                    f,
+                    "[{}] copy {} to {}",
+                    self.name,
+                    from.display(),
+                    to.display()
+                )
             }
             Action::CopyInto { files, dir } => {
                 writeln!(f, "[{}] copy into {}", self.name, dir.display())?;

@@ -709,9 +709,9 @@ fn cache_steps_share_one_key() {
             if !action(uses).0.starts_with("actions/cache") {
                 continue;
             }
-            if input("path") != "~/.cache/sccache\ntarget" {
+            if input("path") != "~/.cache/sccache\ntarget\nsdks/node/node_modules" {
                 errors.push(format!(
-                    "{label}: path must be ~/.cache/sccache and target, is {:?}",
+                    "{label}: path must be ~/.cache/sccache, target and sdks/node/node_modules, is {:?}",
                     input("path")
                 ));
             }

@@ -236,4 +236,34 @@ mod tests {
         drop(frozen);
         assert!(!answers(&refused));
     }
+
+    /// A real TLS stack (Python's ssl, OpenSSL) answers our ClientHello: here with an alert, since the
+    /// server has no certificate, which still proves it alive.
+    #[test]
+    fn a_tls_server_answers_the_client_hello() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let script = "import socket, ssl\n\
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+            s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\n\
+            print(s.getsockname()[1], flush=True)\n\
+            conn, _ = s.accept()\n\
+            try:\n    ctx.wrap_socket(conn, server_side=True)\nexcept ssl.SSLError:\n    pass\n";
+        let mut server = Command::new("python3")
+            .args(["-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut port = String::new();
+        std::io::BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let endpoint = Endpoint {
+            addr: format!("127.0.0.1:{}", port.trim()),
+            protocol: Protocol::Tls,
+        };
+        assert!(answers(&endpoint));
+        let _ = server.kill();
+        let _ = server.wait();
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::cache::CacheSetup;
-use crate::host::HostEnv;
+use crate::host::{HostEnv, NODE_MODULES_STAMP};
 use crate::plan::{Action, Cmd, Step};
 use crate::tools::{GLIBC_MAX_MINOR, TARGET};
 
@@ -22,6 +22,13 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
                 .args(["ci", "--no-audit", "--no-fund"])
                 .into_step("npm ci"),
         );
+        steps.push(Step::new(
+            "npm ci: stamp",
+            Action::CopyFile {
+                from: sdk.join("package-lock.json"),
+                to: sdk.join(NODE_MODULES_STAMP),
+            },
+        ));
     }
     steps.extend([
         Cmd::new(sdk.join("node_modules/.bin/napi"), &sdk)
