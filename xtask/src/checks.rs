@@ -5,9 +5,17 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-/// Fails unless the ELF file needs no `GLIBC_` symbol version newer than 2.`max_minor`; says what it needs.
-pub fn glibc_floor(path: &Path, max_minor: u32) -> Result<String> {
+/// Fails unless the file is an ELF file for `machine` that needs no `GLIBC_` symbol version newer than
+/// 2.`max_minor`; says what it needs.
+pub fn elf_floor(path: &Path, machine: u16, max_minor: u32) -> Result<String> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    match elf_machine(&bytes) {
+        Some(found) if found == machine => {}
+        found => bail!(
+            "{} is not an ELF file for machine {machine} (found {found:?}): built for another platform?",
+            path.display()
+        ),
+    }
     match newest_glibc(&bytes) {
         Some(minor) if minor > max_minor => bail!(
             "{} needs GLIBC_2.{minor}, newer than the GLIBC_2.{max_minor} the artifacts promise \
@@ -38,6 +46,16 @@ pub fn expect_file(path: &Path) -> Result<()> {
     )
 }
 
+/// `e_machine` of an ELF file (little-endian, at offset 18), if it is one.
+pub fn elf_machine(bytes: &[u8]) -> Option<u16> {
+    match bytes {
+        [0x7f, b'E', b'L', b'F', ..] if bytes.len() >= 20 => {
+            Some(u16::from_le_bytes([bytes[18], bytes[19]]))
+        }
+        _ => None,
+    }
+}
+
 /// The newest `GLIBC_2.N` version an ELF file names. Version requirements live in `.dynstr` as plain
 /// strings, so a byte scan finds them without an ELF parser.
 pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
@@ -62,6 +80,17 @@ pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elf_machine_is_read_from_the_header() {
+        let mut header = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+        header.resize(18, 0);
+        let aarch64 = [header.clone(), vec![0xb7, 0x00]].concat();
+        let x86_64 = [header, vec![0x3e, 0x00]].concat();
+        assert_eq!(elf_machine(&aarch64), Some(183));
+        assert_eq!(elf_machine(&x86_64), Some(62));
+        assert_eq!(elf_machine(b"MZ not an ELF file at all"), None);
+    }
 
     #[test]
     fn glibc_scan() {

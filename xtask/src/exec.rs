@@ -152,9 +152,12 @@ impl Executor {
                     fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
                 }
             }
-            Action::CheckGlibc { path, max_minor } => {
-                println!("{}", checks::glibc_floor(path, *max_minor)?);
-            }
+            Action::CheckElf {
+                path,
+                machine,
+                max_glibc_minor,
+            } => println!("{}", checks::elf_floor(path, *machine, *max_glibc_minor)?),
+            Action::Notice(text) => self.notice(text),
         }
         Ok(Ran::Done)
     }

@@ -54,9 +54,19 @@ impl CacheMode {
     }
 }
 
-/// Where the build jobs compile.
+/// What the build jobs build for, and where they compile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct BuildArgs {
+    /// The platform to build for [default: this machine's own]; repeat it on warm-caches.
+    /// x86_64-unknown-linux-gnu and aarch64-unknown-linux-gnu build on any Linux host; the Apple
+    /// targets on a Mac.
+    #[arg(
+        long = "target",
+        env = "XTASK_TARGET",
+        value_name = "TRIPLE",
+        value_delimiter = ','
+    )]
+    pub targets: Vec<String>,
     /// Compile inside a container of this engine, with the host's paths (artifacts are checked and
     /// smoke-tested on the host).
     #[arg(long, env = "XTASK_CONTAINER", value_enum)]

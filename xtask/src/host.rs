@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::platform::{AARCH64_CROSS_LIBS, Platform, Runner};
 use crate::tools::{self, Tools, ToolsState};
+
+/// Where `.ci/aarch64-setup.sh` unpacks Debian's arm64 CPython (override: `XTASK_AARCH64_PYTHON`).
+pub const AARCH64_PYTHON_SYSROOT: &str = "/opt/boxspec-aarch64-python";
 
 #[derive(Debug, Clone)]
 pub struct HostEnv {
@@ -27,6 +31,14 @@ pub struct HostEnv {
     pub version: String,
     /// examples/box.digest: what every artifact must compute for examples/box.json.
     pub example_digest: String,
+    /// The machine's own platform (the default `--target`), if the SDKs ship for it.
+    pub platform: Option<Platform>,
+    /// qemu user-mode emulation for aarch64 artifacts on an x86_64 host.
+    pub qemu_aarch64: Option<PathBuf>,
+    /// aarch64 C and C++ libraries for emulated binaries (Debian's libc6/libstdc++6-arm64-cross).
+    pub aarch64_libs: Option<PathBuf>,
+    /// A sysroot with an aarch64 CPython (`usr/bin/python3`), for emulated wheel smoke tests.
+    pub aarch64_python: Option<PathBuf>,
     /// The invoking user, whom container builds run as.
     pub uid: u32,
     pub gid: u32,
@@ -43,7 +55,17 @@ impl HostEnv {
         // Per user: another user's leftover smoke directory cannot be cleaned by us.
         let temp = std::env::temp_dir().join(format!("boxspec-xtask-{}", own_id("Uid:")));
         let smoke_stamp = temp.join("wheel-smoke-venv").join(tools::SMOKE_STAMP);
+        let existing =
+            |dir: &Path, marker: &str| dir.join(marker).exists().then(|| dir.to_path_buf());
+        let aarch64_python = match vars.get("XTASK_AARCH64_PYTHON").filter(|v| !v.is_empty()) {
+            Some(dir) => Some(PathBuf::from(dir)),
+            None => existing(Path::new(AARCH64_PYTHON_SYSROOT), "usr/bin/python3"),
+        };
         HostEnv {
+            platform: Platform::host(),
+            qemu_aarch64: find("qemu-aarch64"),
+            aarch64_libs: existing(Path::new(AARCH64_CROSS_LIBS), "lib"),
+            aarch64_python,
             smoke_venv_ready: std::fs::read_to_string(smoke_stamp).ok()
                 == Some(tools::smoke_requirements().join("\n")),
             root: root.to_path_buf(),
@@ -89,6 +111,24 @@ impl HostEnv {
             Some(dir) if !dir.is_empty() => self.root.join(dir),
             _ => self.root.join("target"),
         }
+    }
+
+    /// `path` from the workspace root, for step names.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// How smoke tests run `platform`'s artifacts here.
+    pub fn runner(&self, platform: Platform) -> Runner {
+        Runner::choose(
+            platform,
+            self.platform,
+            self.qemu_aarch64.as_deref(),
+            self.aarch64_libs.as_deref(),
+        )
     }
 
     /// The cargo that runs the driver (`cargo xtask` sets `CARGO`).
@@ -209,6 +249,7 @@ impl HostEnv {
                 venv_current: true,
                 linker_current: true,
                 test_venv_current: true,
+                emulated_node: false,
             },
             node_modules_current: true,
             smoke_venv_ready: true,
@@ -220,6 +261,10 @@ impl HostEnv {
             example_digest: "sha256:0123".into(),
             uid: 1000,
             gid: 1000,
+            platform: Some(crate::platform::PLATFORMS[0]),
+            qemu_aarch64: None,
+            aarch64_libs: None,
+            aarch64_python: None,
         }
     }
 }

@@ -10,6 +10,7 @@ mod flags;
 mod host;
 mod jobs;
 mod plan;
+mod platform;
 mod process;
 mod report;
 mod secrets;

@@ -37,11 +37,14 @@ pub enum Action {
         contents: String,
         executable: bool,
     },
-    /// Fail unless the ELF file needs no `GLIBC_` symbol version newer than 2.`max_minor`.
-    CheckGlibc {
+    /// Fail unless the ELF file is for `machine` and needs no `GLIBC_` version newer than 2.`max_glibc_minor`.
+    CheckElf {
         path: PathBuf,
-        max_minor: u32,
+        machine: u16,
+        max_glibc_minor: u32,
     },
+    /// Say one line (a notice), e.g. which smoke tests cannot run on this host and how to enable them.
+    Notice(String),
 }
 
 /// One child process. The environment is the driver's own plus `env`: `Some` sets, `None` removes.
@@ -202,14 +205,17 @@ impl fmt::Display for Step {
                 let mode = if *executable { " (executable)" } else { "" };
                 writeln!(f, "[{}] write {}{mode}", self.name, path.display())
             }
-            Action::CheckGlibc { path, max_minor } => {
-                writeln!(
-                    f,
-                    "[{}] check {} needs at most GLIBC_2.{max_minor}",
-                    self.name,
-                    path.display()
-                )
-            }
+            Action::CheckElf {
+                path,
+                machine,
+                max_glibc_minor,
+            } => writeln!(
+                f,
+                "[{}] check {} is ELF machine {machine} and needs at most GLIBC_2.{max_glibc_minor}",
+                self.name,
+                path.display()
+            ),
+            Action::Notice(text) => writeln!(f, "[{}] notice: {text}", self.name),
         }
     }
 }

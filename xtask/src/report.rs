@@ -14,6 +14,8 @@ use crate::host::HostEnv;
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobReport {
     pub job: String,
+    /// The platform built for.
+    pub target: String,
     pub mode: String,
     pub backend: String,
     pub decision_ms: u64,
@@ -30,6 +32,7 @@ impl JobReport {
         let s = self.stats.unwrap_or_default();
         json!({
             "job": self.job,
+            "target": self.target,
             "mode": self.mode,
             "backend": self.backend,
             "decision_ms": self.decision_ms,
@@ -148,7 +151,11 @@ pub fn merge_into(path: &Path, reports: &[JobReport]) -> Result<()> {
         .and_then(|v| v.get("jobs").and_then(Value::as_array).cloned())
         .unwrap_or_default();
     for report in reports {
-        jobs.retain(|j| j.get("job").and_then(Value::as_str) != Some(report.job.as_str()));
+        let same = |j: &Value| {
+            j.get("job").and_then(Value::as_str) == Some(report.job.as_str())
+                && j.get("target").and_then(Value::as_str) == Some(report.target.as_str())
+        };
+        jobs.retain(|j| !same(j));
         jobs.push(report.to_json());
     }
     if let Some(dir) = path.parent() {
@@ -173,6 +180,7 @@ mod tests {
         };
         JobReport {
             job: job.into(),
+            target: "x86_64-unknown-linux-gnu".into(),
             mode: "auto".into(),
             backend: "local".into(),
             decision_ms: 12,

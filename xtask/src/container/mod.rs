@@ -325,7 +325,7 @@ mod tests {
         let mut env = cache.env.clone();
         env.set(
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
-            "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17",
+            "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-x86_64-linux-gnu.2.17",
         );
         env
     }
@@ -465,7 +465,7 @@ mod tests {
         assert!(
             cmd.env
                 .value("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER")
-                == Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17")
+                == Some("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-x86_64-linux-gnu.2.17")
         );
     }
 
@@ -636,6 +636,7 @@ mod tests {
             container: Some(engine),
             image: image.map(String::from),
             toolchain: None,
+            targets: vec![],
         };
         let err = Container::probe(&args(Engine::Podman, Some("img")), &host, false).unwrap_err();
         assert!(!err.is::<UsageError>());

@@ -3,19 +3,17 @@
 
 use std::path::Path;
 
-use crate::cache::CacheSetup;
-use crate::host::HostEnv;
+use super::build_job::Build;
 use crate::plan::{Cmd, Step};
-use crate::tools;
 
-pub fn plan(host: &HostEnv, cache: &CacheSetup, manifest: &Path) -> Vec<Step> {
+pub fn plan(b: &Build, manifest: &Path) -> Vec<Step> {
     let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
     vec![
-        Cmd::new(host.cargo(), manifest.parent().unwrap_or(&host.root))
-            .args(["build", "--release", "--target", tools::TARGET])
+        Cmd::new(b.host.cargo(), manifest.parent().unwrap_or(&b.host.root))
+            .args(["build", "--release", "--target", b.platform.triple])
             .args(["--manifest-path"])
             .arg_path(&manifest)
-            .compile_env(&super::compile::compile_env(host, cache))
+            .compile_env(&super::compile::compile_env(b))
             .into_step("cargo build (check-cache)"),
     ]
 }

@@ -1,11 +1,11 @@
 //! build-wheels --via cibuildwheel: the pinned cibuildwheel builds the wheel in its own manylinux
 //! container; the same host checks and smoke tests as the maturin path follow.
 
+use super::build_job::Build;
 use crate::cache::CacheSetup;
 use crate::cache::backend::container_env_names;
 use crate::container::inside::{self, Mount};
 use crate::flags::{BuildArgs, Engine};
-use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
 
 /// The wrapper inside cibuildwheel's container: sccache when it runs there, else a pass-through shim.
@@ -15,8 +15,9 @@ const CIBW_WRAPPER: &str = "/usr/local/bin/xtask-rustc-wrapper";
 
 /// cibuildwheel copies the project to /project, so keys differ from host builds (dependencies still hit
 /// across its own runs); `--container` is the mode that shares keys with the host.
-pub fn plan(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) -> Vec<Step> {
-    let dist = host.dist().join("wheels");
+pub fn plan(b: &Build, build: &BuildArgs) -> Vec<Step> {
+    let (host, cache) = (b.host, b.cache);
+    let dist = b.dist.clone();
     let engine = build.container.unwrap_or(Engine::Docker);
     let cargo_home = host.cargo_home();
     // The host's toolchain is mounted (manylinux images have no Rust), so its variables go in too.
@@ -51,7 +52,7 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup, build: &BuildArgs) -> Vec<Step> 
         Step::new("clean dist/wheels", Action::CleanDir(dist)),
         cibuildwheel.into_step(format!("cibuildwheel ({})", engine.as_str())),
     ];
-    steps.extend(super::wheels::check_and_smoke(host));
+    steps.extend(super::wheels::check_and_smoke(b));
     steps
 }
 
@@ -74,6 +75,8 @@ mod tests {
     use super::*;
     use crate::cache::Backend;
     use crate::cache::backend::RemoteKind;
+    use crate::host::HostEnv;
+    use crate::jobs::BuildJob;
     use crate::plan::Action;
 
     fn cibuildwheel_cmd(cache: &CacheSetup, build: &BuildArgs) -> Cmd {
@@ -85,7 +88,8 @@ mod tests {
             ("CARGO_PKG_NAME", "xtask"),
             ("CARGO_MANIFEST_DIR", "/src/boxspec/xtask"),
         ]);
-        let steps = plan(&host, cache, build);
+        let job = BuildJob::WheelsViaCibuildwheel(build.clone());
+        let steps = job.plan(&host, cache, host.platform.unwrap());
         steps
             .iter()
             .find_map(|s| match &s.action {
@@ -166,6 +170,7 @@ mod tests {
             container: Some(Engine::Podman),
             image: Some("localhost/manylinux".into()),
             toolchain: None,
+            targets: vec![],
         };
         let cmd = cibuildwheel_cmd(&cache, &build);
         let passed: Vec<&str> = env(&cmd, "CIBW_ENVIRONMENT_PASS_LINUX")

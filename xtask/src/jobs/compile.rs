@@ -1,20 +1,21 @@
 //! The environment every compile step shares, whichever tool (cargo, maturin, napi) drives cargo.
 
-use crate::cache::CacheSetup;
+use super::build_job::Build;
 use crate::env_delta::EnvDelta;
-use crate::host::HostEnv;
-use crate::tools;
+use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os};
 
-/// The cache decision and the one shared linker (its path is part of every cache key).
-pub fn compile_env(host: &HostEnv, cache: &CacheSetup) -> EnvDelta {
-    let mut env = cache.env.clone();
-    env.set(&linker_var(), host.tools.linker().display().to_string());
+/// The cache decision and the platform's one linker (its path is part of every cache key). Only this
+/// platform's linker variable is set: every `CARGO_*` variable is part of every key.
+pub fn compile_env(b: &Build) -> EnvDelta {
+    let mut env = b.cache.env.clone();
+    match b.platform.os {
+        Os::Linux => {
+            let linker = b.host.tools.linker(b.platform);
+            env.set(&b.platform.linker_var(), linker.display().to_string());
+        }
+        Os::MacOs => {
+            env.set("MACOSX_DEPLOYMENT_TARGET", MACOSX_DEPLOYMENT_TARGET);
+        }
+    }
     env
-}
-
-fn linker_var() -> String {
-    format!(
-        "CARGO_TARGET_{}_LINKER",
-        tools::TARGET.to_uppercase().replace('-', "_")
-    )
 }

@@ -18,8 +18,9 @@ pub mod wheels;
 
 use anyhow::Result;
 
-use crate::flags::{CacheMode, Global, Job, Via};
+use crate::flags::{CacheMode, Global, Job, UsageError, Via};
 use crate::host::HostEnv;
+use crate::platform::Platform;
 pub use build_job::BuildJob;
 use pipeline::tools_installed;
 
@@ -46,7 +47,8 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         | Job::BuildWheels { build: args, .. }
         | Job::CheckCache { build: args, .. } => {
             let (jobs, default_mode) = build_jobs(&job);
-            pipeline::run(&jobs, args, &global, &host, default_mode)?;
+            let builds = for_platforms(&jobs, &args.targets, &host)?;
+            pipeline::run(&builds, args, &global, &host, default_mode)?;
             // What the warm job leaves in target/ is the second layer CI saves.
             match job {
                 Job::WarmCaches(_) => {
@@ -56,6 +58,47 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
             }
         }
     }
+}
+
+/// Each job for each platform asked for (`--target`), the machine's own by default.
+pub fn for_platforms(
+    jobs: &[BuildJob],
+    targets: &[String],
+    host: &HostEnv,
+) -> Result<Vec<(BuildJob, Platform)>, UsageError> {
+    let platforms: Vec<Platform> = match (targets, host.platform) {
+        ([], Some(own)) => vec![own],
+        ([], None) => {
+            return Err(UsageError(
+                "this machine is not a platform the SDKs ship: name one with --target".into(),
+            ));
+        }
+        (targets, Some(own)) => (targets.iter())
+            .map(|t| Platform::requested(t, own))
+            .collect::<Result<_, _>>()?,
+        (_, None) => {
+            return Err(UsageError(
+                "this machine cannot build for any platform".into(),
+            ));
+        }
+    };
+    if platforms.len() > 1 && jobs.len() == 1 {
+        return Err(UsageError(
+            "--target once per job (warm-caches takes several)".into(),
+        ));
+    }
+    let cibuildwheel = jobs
+        .iter()
+        .any(|j| matches!(j, BuildJob::WheelsViaCibuildwheel(_)));
+    if cibuildwheel && platforms != [host.platform.unwrap_or(platforms[0])] {
+        return Err(UsageError(
+            "--via cibuildwheel builds this machine's own platform only".into(),
+        ));
+    }
+    Ok(platforms
+        .iter()
+        .flat_map(|p| jobs.iter().map(move |j| (j.clone(), *p)))
+        .collect())
 }
 
 /// The builds a command stands for, and its cache mode unless one is asked for.
@@ -91,14 +134,15 @@ mod tests {
     use crate::flags::BuildArgs;
     use crate::plan::Step;
     use crate::plan::{Action, Cmd};
-    use crate::tools;
+    use std::path::PathBuf;
 
     /// Each reported build of a command and its plan, on the host.
     fn plans_of(job: &Job, host: &HostEnv, cache: &CacheSetup) -> Vec<(&'static str, Vec<Step>)> {
         let (jobs, _) = build_jobs(job);
-        pipeline::plans(&jobs, host, cache, None)
+        let builds = for_platforms(&jobs, &[], host).unwrap();
+        pipeline::plans(&builds, host, cache, None)
             .into_iter()
-            .map(|(job, steps)| (job.name(), steps))
+            .map(|((job, _), steps)| (job.name(), steps))
             .collect()
     }
 
@@ -177,7 +221,7 @@ mod tests {
                 assert_eq!(
                     env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
                     Some(Some(
-                        "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-glibc2.17"
+                        "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-x86_64-linux-gnu.2.17"
                     )),
                     "{name}"
                 );
@@ -191,7 +235,7 @@ mod tests {
                     .windows(2)
                     .find(|w| w[0] == "--target")
                     .map(|w| w[1].as_str());
-                assert_eq!(target, Some(tools::TARGET), "{name}");
+                assert_eq!(target, Some("x86_64-unknown-linux-gnu"), "{name}");
                 assert!(cmd.args.contains(&"--release".to_string()), "{name}");
             }
         }
@@ -236,7 +280,7 @@ mod tests {
             let steps = plans_of(&job, &host, &cache).remove(0).1;
             let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
             let glibc = steps.iter().position(|s| {
-                matches!(&s.action, Action::CheckGlibc { path, max_minor: 17 } if path == &host.root.join(checked))
+                matches!(&s.action, Action::CheckElf { path, max_glibc_minor: 17, machine: 62 } if path == &host.root.join(checked))
             });
             let glibc =
                 glibc.unwrap_or_else(|| panic!("{job:?}: no glibc check of {checked}: {names:?}"));
@@ -289,5 +333,143 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle:?} not in:\n{text}");
         }
+    }
+
+    const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
+    fn aarch64_plans(host: &HostEnv) -> Vec<(&'static str, Vec<Step>)> {
+        let cache = setups()[0].clone();
+        let builds = for_platforms(&BuildJob::WARMED, &[AARCH64.to_string()], host).unwrap();
+        pipeline::plans(&builds, host, &cache, None)
+            .into_iter()
+            .map(|((job, _), steps)| (job.name(), steps))
+            .collect()
+    }
+
+    /// An aarch64 build compiles for that triple through its own linker (and only its variable: every
+    /// CARGO_ variable is part of every key), checks the aarch64 floor and names its artifacts for it.
+    #[test]
+    fn an_aarch64_build_is_its_own_platform_throughout() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let artifacts = [
+            (
+                "build-runtime",
+                "dist/runtime/aarch64-unknown-linux-gnu/boxspec",
+            ),
+            (
+                "build-node",
+                "dist/node/aarch64-unknown-linux-gnu/boxspec.linux-arm64-gnu.node",
+            ),
+            (
+                "build-wheels",
+                "target/aarch64-unknown-linux-gnu/release/libboxspec.so",
+            ),
+        ];
+        for ((name, steps), (job, checked)) in aarch64_plans(&host).into_iter().zip(artifacts) {
+            assert_eq!(name, job);
+            let cmd = compile_steps(&steps)[0];
+            let target = cmd
+                .args
+                .windows(2)
+                .find(|w| w[0] == "--target")
+                .map(|w| w[1].as_str());
+            assert_eq!(target, Some(AARCH64), "{name}");
+            assert_eq!(
+                env(cmd, "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"),
+                Some(Some(
+                    "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-aarch64-linux-gnu.2.17"
+                )),
+                "{name}"
+            );
+            assert_eq!(
+                env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
+                None,
+                "{name}"
+            );
+            assert!(
+                steps.iter().any(|s| matches!(&s.action,
+                    Action::CheckElf { path, machine: 183, max_glibc_minor: 17 } if path == &host.root.join(checked))),
+                "{name}: no aarch64 floor check of {checked}"
+            );
+        }
+        let wheels = &aarch64_plans(&host)[2].1;
+        assert!(
+            wheels
+                .iter()
+                .any(|s| s.name == "expect the manylinux_2_17_aarch64 wheel")
+        );
+    }
+
+    /// Without an emulator the smoke tests are replaced by one notice saying how to enable them; with
+    /// qemu they run the artifacts under it.
+    #[test]
+    fn aarch64_smoke_tests_run_under_qemu_or_say_why_not() {
+        let mut host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        for (_, steps) in aarch64_plans(&host) {
+            let notices: Vec<&Step> = steps
+                .iter()
+                .filter(|s| matches!(s.action, Action::Notice(_)))
+                .collect();
+            assert_eq!(notices.len(), 1, "{steps:?}");
+            assert!(
+                notices[0]
+                    .to_string()
+                    .contains("qemu-aarch64 is not on PATH")
+            );
+            assert!(!steps.iter().any(|s| s.name.starts_with("smoke: ")));
+        }
+        host.qemu_aarch64 = Some("/usr/bin/qemu-aarch64".into());
+        host.aarch64_libs = Some("/usr/aarch64-linux-gnu".into());
+        host.aarch64_python = Some("/opt/boxspec-aarch64-python".into());
+        for (name, steps) in aarch64_plans(&host) {
+            let smokes: Vec<&Cmd> = steps
+                .iter()
+                .filter(|s| {
+                    s.name.starts_with("smoke: ") && s.name != "smoke: pytest onto the path"
+                })
+                .filter_map(|s| match &s.action {
+                    Action::Run(cmd)
+                        if s.name.contains("boxspec")
+                            || s.name.contains("test")
+                            || s.name.contains("require") =>
+                    {
+                        Some(cmd)
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert!(smokes.len() >= 2, "{name}: {steps:?}");
+            for cmd in smokes {
+                assert_eq!(
+                    cmd.program,
+                    PathBuf::from("/usr/bin/qemu-aarch64"),
+                    "{name}"
+                );
+                assert_eq!(cmd.args[0], "-L", "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn targets_this_host_cannot_build_are_usage_errors() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let err = |jobs: &[BuildJob], targets: &[&str]| {
+            let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+            for_platforms(jobs, &targets, &host).unwrap_err().0
+        };
+        assert!(err(&[BuildJob::Runtime], &["aarch64-apple-darwin"]).contains("build on a Mac"));
+        assert!(
+            err(&[BuildJob::Runtime], &[AARCH64, "x86_64-unknown-linux-gnu"])
+                .contains("once per job")
+        );
+        let cibuildwheel = BuildJob::WheelsViaCibuildwheel(BuildArgs::default());
+        assert!(err(&[cibuildwheel], &[AARCH64]).contains("cibuildwheel"));
+        let both = [AARCH64.to_string(), "x86_64-unknown-linux-gnu".to_string()];
+        assert_eq!(
+            for_platforms(&BuildJob::WARMED, &both, &host)
+                .unwrap()
+                .len(),
+            6
+        );
     }
 }

@@ -1,22 +1,21 @@
-//! build-node: the napi-rs addon, packaged in dist/node/ so `require()` loads it, and tested from a
-//! directory outside the repository with the SDK's own `node --test` suite.
+//! build-node: the napi-rs addon for one platform, packaged in dist/node/ so `require()` loads it, and
+//! tested from a directory outside the repository with the SDK's own test suite (natively, or with an
+//! aarch64 node under emulation).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::cache::CacheSetup;
-use crate::host::{HostEnv, NODE_MODULES_STAMP};
+use super::build_job::Build;
+use crate::host::NODE_MODULES_STAMP;
 use crate::plan::{Action, Cmd, Step};
-use crate::tools::{GLIBC_MAX_MINOR, TARGET};
+use crate::platform::Runner;
+use crate::tools;
 
-/// What `napi build --platform` names the addon for our one target.
-pub const ADDON: &str = "boxspec.linux-x64-gnu.node";
-
-pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
-    let sdk = host.root.join("sdks/node");
-    let dist = host.dist().join("node");
+pub fn plan(b: &Build) -> Vec<Step> {
+    let sdk = b.host.root.join("sdks/node");
+    let addon = format!("boxspec.{}.node", b.platform.napi_platform());
     let mut steps = Vec::new();
-    if !host.node_modules_current {
-        let npm = host.npm.clone().unwrap_or_else(|| "npm".into());
+    if !b.host.node_modules_current {
+        let npm = b.host.npm.clone().unwrap_or_else(|| "npm".into());
         steps.push(
             Cmd::new(npm, &sdk)
                 .args(["ci", "--no-audit", "--no-fund"])
@@ -32,61 +31,83 @@ pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
     }
     steps.extend([
         Cmd::new(sdk.join("node_modules/.bin/napi"), &sdk)
-            .args(["build", "--platform", "--release", "--target", TARGET])
-            .compile_env(&super::compile::compile_env(host, cache))
+            .args([
+                "build",
+                "--platform",
+                "--release",
+                "--target",
+                b.platform.triple,
+            ])
+            .compile_env(&super::compile::compile_env(b))
             .into_step("napi build"),
-        Step::new("clean dist/node", Action::CleanDir(dist.clone())),
+        Step::new(
+            format!("clean {}", b.host.relative(&b.dist)),
+            Action::CleanDir(b.dist.clone()),
+        ),
         Step::new(
             "package the addon",
             Action::CopyInto {
-                files: [ADDON, "index.js", "index.d.ts", "package.json"]
+                files: [addon.as_str(), "index.js", "index.d.ts", "package.json"]
                     .iter()
                     .map(|f| sdk.join(f))
                     .collect(),
-                dir: dist.clone(),
+                dir: b.dist.clone(),
             },
         ),
-        Step::new(
-            "check glibc",
-            Action::CheckGlibc {
-                path: dist.join(ADDON),
-                max_minor: GLIBC_MAX_MINOR,
-            },
-        ),
+        b.floor_check(b.dist.join(&addon)),
     ]);
-    steps.extend(smoke(host, &sdk, &dist));
+    match b.not_run() {
+        Some(why) => steps.push(Step::new("smoke tests", Action::Notice(why))),
+        None => steps.extend(smoke(b, &sdk)),
+    }
     steps
 }
 
-/// `require()` from a directory outside the repository, then the SDK's own `node --test` suite.
-fn smoke(host: &HostEnv, sdk: &Path, dist: &Path) -> Vec<Step> {
-    let smoke_dir = host.temp.join("node-smoke");
-    let node = host.node.clone().unwrap_or_else(|| "node".into());
-    vec![
-        Step::new(
-            "clean the smoke directory",
-            Action::CleanDir(smoke_dir.clone()),
-        ),
-        Cmd::new(&node, &smoke_dir)
+/// `require()` from a directory outside the repository, then the SDK's own test suite.
+fn smoke(b: &Build, sdk: &Path) -> Vec<Step> {
+    let smoke_dir = b.smoke_dir("node-smoke");
+    let tests = sdk.join("__test__/boxspec.test.mjs").display().to_string();
+    let mut steps = vec![Step::new(
+        "clean the smoke directory",
+        Action::CleanDir(smoke_dir.clone()),
+    )];
+    let (node, test_args) = match &b.runner {
+        Runner::Emulated { qemu, sysroot } => {
+            let node = b.host.tools.emulated_node();
+            if !b.host.tools_state.emulated_node {
+                steps.extend(tools::install_emulated_node(&b.host.tools));
+            }
+            // `node --test` starts a child node, which the kernel cannot run without binfmt_misc;
+            // the test file run directly fails the same way (exit 1) when a test fails.
+            let run = Cmd::new(qemu, &smoke_dir).args(["-L"]).arg_path(sysroot);
+            (run.arg_path(&node), vec![tests])
+        }
+        _ => {
+            let node: PathBuf = b.host.node.clone().unwrap_or_else(|| "node".into());
+            (
+                Cmd::new(node, &smoke_dir),
+                vec!["--test".to_string(), tests],
+            )
+        }
+    };
+    steps.extend([
+        node.clone()
             .args([
                 "-e",
                 "const b = require(process.argv[1]); \
                  console.log(b.digest(require('fs').readFileSync(process.argv[2], 'utf8')))",
-                &dist.display().to_string(),
-                &host.root.join("examples/box.json").display().to_string(),
+                &b.dist.display().to_string(),
+                &b.host.root.join("examples/box.json").display().to_string(),
             ])
-            .expect_stdout(&host.example_digest)
+            .expect_stdout(&b.host.example_digest)
             .into_step("smoke: require dist/node"),
-        Cmd::new(&node, &smoke_dir)
-            .args([
-                "--test",
-                &sdk.join("__test__/boxspec.test.mjs").display().to_string(),
-            ])
-            .env("BOXSPEC_NODE_DIR", dist.display().to_string())
+        node.args(test_args)
+            .env("BOXSPEC_NODE_DIR", b.dist.display().to_string())
             .env(
                 "BOXSPEC_EXAMPLES",
-                host.root.join("examples").display().to_string(),
+                b.host.root.join("examples").display().to_string(),
             )
             .into_step("smoke: node --test"),
-    ]
+    ]);
+    steps
 }

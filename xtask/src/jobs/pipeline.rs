@@ -10,11 +10,12 @@ use crate::exec::{Executor, Ran};
 use crate::flags::{BuildArgs, CacheMode, Global};
 use crate::host::HostEnv;
 use crate::plan::{Action, Step};
+use crate::platform::Platform;
 use crate::report::{self, JobReport};
 use crate::tools;
 
 pub fn run(
-    jobs: &[BuildJob],
+    jobs: &[(BuildJob, Platform)],
     args: &BuildArgs,
     global: &Global,
     host: &HostEnv,
@@ -22,7 +23,7 @@ pub fn run(
 ) -> Result<()> {
     // cibuildwheel runs its own containers; --container only names its engine there.
     let container = match jobs {
-        [BuildJob::WheelsViaCibuildwheel(_)] => None,
+        [(BuildJob::WheelsViaCibuildwheel(_), _)] => None,
         _ => Container::probe(args, host, global.dry_run)?,
     };
     let exec = tools_installed(global, host)?;
@@ -49,8 +50,8 @@ pub fn run(
         backend_died: false,
     };
     let mut reports = Vec::new();
-    for (job, steps) in plans(jobs, host, &cache, container.as_ref()) {
-        reports.extend(run.job(job, &steps)?);
+    for ((job, platform), steps) in plans(jobs, host, &cache, container.as_ref()) {
+        reports.extend(run.job(job, *platform, &steps)?);
     }
     if global.dry_run {
         return Ok(());
@@ -61,16 +62,16 @@ pub fn run(
 
 /// Each job's steps, with its compile steps moved into the container when there is one.
 pub fn plans<'a>(
-    jobs: &'a [BuildJob],
+    jobs: &'a [(BuildJob, Platform)],
     host: &HostEnv,
     cache: &CacheSetup,
     container: Option<&Container>,
-) -> Vec<(&'a BuildJob, Vec<Step>)> {
-    let plan = |job: &BuildJob| match container {
-        Some(c) => c.plan(job.plan(host, cache), host, cache),
-        None => job.plan(host, cache),
+) -> Vec<(&'a (BuildJob, Platform), Vec<Step>)> {
+    let plan = |(job, platform): &(BuildJob, Platform)| match container {
+        Some(c) => c.plan(job.plan(host, cache, *platform), host, cache),
+        None => job.plan(host, cache, *platform),
     };
-    jobs.iter().map(|job| (job, plan(job))).collect()
+    jobs.iter().map(|build| (build, plan(build))).collect()
 }
 
 /// Runs the plans and owns what the cache does to them: the watch, and the uncached retry after the
@@ -84,7 +85,12 @@ struct Execution<'a> {
 }
 
 impl Execution<'_> {
-    fn job(&mut self, job: &BuildJob, steps: &[Step]) -> Result<Option<JobReport>> {
+    fn job(
+        &mut self,
+        job: &BuildJob,
+        platform: Platform,
+        steps: &[Step],
+    ) -> Result<Option<JobReport>> {
         let before = self.stats_before();
         let compile_before = self.exec.compile_time;
         for step in steps {
@@ -121,12 +127,13 @@ impl Execution<'_> {
         };
         Ok(Some(JobReport {
             job: job.name().to_string(),
+            target: platform.triple.to_string(),
             mode,
             backend: self.cache.backend.kind().to_string(),
             decision_ms: self.cache.decision_ms,
             compile_seconds: (self.exec.compile_time - compile_before).as_secs_f64(),
             stats,
-            artifacts: job.dist_dir(self.host),
+            artifacts: job.dist_dir(self.host, platform),
         }))
     }
 

@@ -1,57 +1,62 @@
-//! build-runtime: the `boxspec` CLI, portable to glibc 2.17, run on the example spec.
+//! build-runtime: the `boxspec` CLI for one platform, checked against its floor and run on the example
+//! spec (natively or under emulation).
 
-use crate::cache::CacheSetup;
-use crate::host::HostEnv;
+use super::build_job::Build;
 use crate::plan::{Action, Cmd, Step};
-use crate::tools::{GLIBC_MAX_MINOR, TARGET};
+use crate::platform::Runner;
 
-pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
-    let root = &host.root;
-    let dist = host.dist().join("runtime");
-    let binary = dist.join("boxspec");
-    let example = root.join("examples/box.json");
-    let example_arg = example.display().to_string();
-    let smoke = host.temp.join("runtime-smoke");
-    vec![
-        Cmd::new(host.cargo(), root)
+pub fn plan(b: &Build) -> Vec<Step> {
+    let root = &b.host.root;
+    let binary = b.dist.join("boxspec");
+    let example = root.join("examples/box.json").display().to_string();
+    let smoke = b.smoke_dir("runtime-smoke");
+    let mut steps = vec![
+        Cmd::new(b.host.cargo(), root)
             .args([
                 "build",
                 "--release",
                 "--locked",
                 "--target",
-                TARGET,
-                "--package",
-                "boxspec-cli",
+                b.platform.triple,
             ])
-            .compile_env(&super::compile::compile_env(host, cache))
+            .args(["--package", "boxspec-cli"])
+            .compile_env(&super::compile::compile_env(b))
             .into_step("cargo build boxspec-cli"),
-        Step::new("clean dist/runtime", Action::CleanDir(dist.clone())),
+        Step::new(
+            format!("clean {}", b.host.relative(&b.dist)),
+            Action::CleanDir(b.dist.clone()),
+        ),
         Step::new(
             "copy the binary",
             Action::CopyInto {
-                files: vec![host.target_dir().join(TARGET).join("release/boxspec")],
-                dir: dist,
+                files: vec![b.release_dir().join("boxspec")],
+                dir: b.dist.clone(),
             },
         ),
-        Step::new(
-            "check glibc",
-            Action::CheckGlibc {
-                path: binary.clone(),
-                max_minor: GLIBC_MAX_MINOR,
-            },
-        ),
-        Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
-        Cmd::new(&binary, &smoke)
-            .args(["--version"])
-            .expect_stdout(format!("boxspec {}", host.version))
-            .into_step("smoke: boxspec --version"),
-        Cmd::new(&binary, &smoke)
-            .args(["validate", &example_arg])
-            .expect_stdout(format!("ok: {example_arg}"))
-            .into_step("smoke: boxspec validate"),
-        Cmd::new(&binary, &smoke)
-            .args(["digest", &example_arg])
-            .expect_stdout(&host.example_digest)
-            .into_step("smoke: boxspec digest"),
-    ]
+        b.floor_check(binary.clone()),
+    ];
+    let run = |args: &[&str]| match &b.runner {
+        Runner::Emulated { qemu, sysroot } => Cmd::new(qemu, &smoke)
+            .args(["-L"])
+            .arg_path(sysroot)
+            .arg_path(&binary)
+            .args(args.iter().copied()),
+        _ => Cmd::new(&binary, &smoke).args(args.iter().copied()),
+    };
+    match b.not_run() {
+        Some(why) => steps.push(Step::new("smoke tests", Action::Notice(why))),
+        None => steps.extend([
+            Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
+            run(&["--version"])
+                .expect_stdout(format!("boxspec {}", b.host.version))
+                .into_step("smoke: boxspec --version"),
+            run(&["validate", &example])
+                .expect_stdout(format!("ok: {example}"))
+                .into_step("smoke: boxspec validate"),
+            run(&["digest", &example])
+                .expect_stdout(&b.host.example_digest)
+                .into_step("smoke: boxspec digest"),
+        ]),
+    }
+    steps
 }

@@ -25,7 +25,7 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "maturin": t.bin("maturin"),
         "auditwheel": t.bin("auditwheel"),
         "actionlint": t.bin("actionlint"),
-        "linker": t.linker(),
+        "linker": host.platform.map(|p| t.linker(p)),
         "wheelhouse": t.wheelhouse(),
         "redis-server": redis,
         "moto_server": t.test_venv().join("bin/moto_server"),

@@ -1,84 +1,158 @@
-//! build-wheels: one abi3 manylinux_2_17 wheel, checked by auditwheel, installed into a fresh venv
-//! and tested there with the SDK's pytest suite.
+//! build-wheels: one abi3 wheel for a platform (manylinux_2_17 on Linux), checked (auditwheel computes its
+//! tag), installed into the smoke venv and tested there with the SDK's pytest suite; an aarch64 wheel is
+//! tested the same way with an aarch64 CPython under emulation.
 
-use crate::cache::CacheSetup;
+use std::path::{Path, PathBuf};
+
+use super::build_job::Build;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
-use crate::tools::{self, GLIBC_MAX_MINOR, TARGET};
+use crate::platform::{Os, Platform, Runner};
+use crate::tools;
 
-pub const PLATFORM_TAG: &str = "manylinux_2_17_x86_64";
-
-pub fn wheel_name(version: &str) -> String {
-    format!("boxspec-{version}-cp39-abi3-manylinux2014_x86_64.{PLATFORM_TAG}.whl")
+pub fn wheel_name(version: &str, platform: Platform) -> String {
+    format!(
+        "boxspec-{version}-cp39-abi3-{}.whl",
+        platform.wheel_platform().0
+    )
 }
 
 /// What `auditwheel show` says when it computes our tag: the tag in quotes. (It prints the wheel's file
 /// name first, and that already holds the tag, so the bare tag would be found whatever auditwheel says.)
-fn audited_tag() -> String {
-    format!("\"{PLATFORM_TAG}\"")
+fn audited_tag(platform: Platform) -> String {
+    format!("\"{}\"", platform.wheel_platform().1)
 }
 
-pub fn plan(host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
-    let root = &host.root;
-    let dist = host.dist().join("wheels");
+pub fn plan(b: &Build) -> Vec<Step> {
+    let mut maturin = Cmd::new(b.host.tools.bin("maturin"), &b.host.root).args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        b.platform.triple,
+    ]);
+    if b.platform.os == Os::Linux {
+        maturin = maturin.args(["--compatibility", "manylinux2014"]);
+    }
     let mut steps = vec![
-        Step::new("clean dist/wheels", Action::CleanDir(dist.clone())),
-        Cmd::new(host.tools.bin("maturin"), root)
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                TARGET,
-                "--compatibility",
-                "manylinux2014",
-            ])
-            .args(["--manifest-path", "sdks/python/Cargo.toml", "--out"])
-            .arg_path(&dist)
-            .compile_env(&super::compile::compile_env(host, cache))
-            .into_step("maturin build"),
         Step::new(
-            "check glibc",
-            Action::CheckGlibc {
-                path: host.target_dir().join(TARGET).join("release/libboxspec.so"),
-                max_minor: GLIBC_MAX_MINOR,
-            },
+            format!("clean {}", b.host.relative(&b.dist)),
+            Action::CleanDir(b.dist.clone()),
         ),
+        maturin
+            .args(["--manifest-path", "sdks/python/Cargo.toml", "--out"])
+            .arg_path(&b.dist)
+            .compile_env(&super::compile::compile_env(b))
+            .into_step("maturin build"),
+        b.floor_check(b.release_dir().join(b.platform.shared_library("boxspec"))),
     ];
-    steps.extend(check_and_smoke(host));
+    steps.extend(check_and_smoke(b));
     steps
 }
 
-/// The wheel in dist/wheels is manylinux_2_17, installs into a fresh venv and passes the SDK's tests.
-pub fn check_and_smoke(host: &HostEnv) -> Vec<Step> {
-    let root = &host.root;
-    let wheel = host.dist().join("wheels").join(wheel_name(&host.version));
-    let smoke = host.temp.join("wheel-smoke");
-    let python = smoke_venv(host).join("bin/python");
-    let examples = root.join("examples");
+/// The wheel in the dist directory has the platform's tag and passes the SDK's tests.
+pub fn check_and_smoke(b: &Build) -> Vec<Step> {
+    let wheel = b.dist.join(wheel_name(&b.host.version, b.platform));
     let mut steps = vec![
         // The project promises glibc 2.17: an image with a newer glibc gives a wheel with another tag.
         Step::new(
-            "expect the manylinux_2_17 wheel",
+            format!("expect the {} wheel", b.platform.wheel_platform().1),
             Action::ExpectFile(wheel.clone()),
         ),
-        Cmd::new(host.tools.bin("auditwheel"), root)
-            .args(["show"])
-            .arg_path(&wheel)
-            .expect_stdout_contains(audited_tag())
-            .into_step("auditwheel show"),
-        Step::new("clean the smoke directory", Action::CleanDir(smoke.clone())),
     ];
+    if b.platform.os == Os::Linux {
+        steps.push(
+            Cmd::new(b.host.tools.bin("auditwheel"), &b.host.root)
+                .args(["show"])
+                .arg_path(&wheel)
+                .expect_stdout_contains(audited_tag(b.platform))
+                .into_step("auditwheel show"),
+        );
+    }
+    let smoke = b.smoke_dir("wheel-smoke");
+    match (&b.runner, &b.host.aarch64_python) {
+        (Runner::Native, _) => steps.extend(smoke_in_venv(b.host, &wheel, &smoke)),
+        (Runner::Emulated { qemu, .. }, Some(sysroot)) => {
+            steps.extend(smoke_emulated(b.host, &wheel, &smoke, qemu, sysroot))
+        }
+        (Runner::Emulated { .. }, None) => steps.push(Step::new(
+            "smoke tests",
+            Action::Notice(format!(
+                "smoke tests of the {} wheel not run: no aarch64 CPython (sudo .ci/aarch64-setup.sh \
+                 makes one from Debian's packages; or set XTASK_AARCH64_PYTHON to its sysroot); the \
+                 wheel was checked statically",
+                b.platform.triple
+            )),
+        )),
+        (Runner::NotRun(_), _) => {
+            steps.extend(b.not_run().map(|why| Step::new("smoke tests", Action::Notice(why))))
+        }
+    }
+    steps
+}
+
+/// This build's wheel force-reinstalled into the kept smoke venv, imported, and the SDK's pytest suite.
+fn smoke_in_venv(host: &HostEnv, wheel: &Path, smoke: &Path) -> Vec<Step> {
+    let python = smoke_venv(host).join("bin/python");
+    let mut steps = vec![Step::new(
+        "clean the smoke directory",
+        Action::CleanDir(smoke.to_path_buf()),
+    )];
     if !host.smoke_venv_ready {
         steps.extend(new_smoke_venv(host));
     }
-    steps.extend([
+    steps.push(
         // Replaces whatever an earlier run installed: this build's wheel is the one tested.
-        tools::pip_install(&python, &smoke)
+        tools::pip_install(&python, smoke)
             .args(["--no-index", "--no-deps", "--force-reinstall"])
-            .arg_path(&wheel)
+            .arg_path(wheel)
             .into_step("smoke: install the wheel"),
-        Cmd::new(&python, &smoke)
+    );
+    steps.extend(import_and_pytest(host, Cmd::new(&python, smoke)));
+    steps
+}
+
+/// The wheel unpacked onto the path of an aarch64 CPython run by qemu, with pytest from the wheelhouse.
+fn smoke_emulated(
+    host: &HostEnv,
+    wheel: &Path,
+    smoke: &Path,
+    qemu: &Path,
+    sysroot: &Path,
+) -> Vec<Step> {
+    let site = smoke.join("site");
+    let mut steps = vec![
+        Step::new(
+            "clean the smoke directory",
+            Action::CleanDir(smoke.to_path_buf()),
+        ),
+        tools::pip_install(&host.tools.bin("python"), smoke)
+            .args(["--no-index", "--find-links"])
+            .arg_path(&host.tools.wheelhouse())
+            .args(["--target"])
+            .arg_path(&site)
+            .args(tools::smoke_requirements())
+            .into_step("smoke: pytest onto the path"),
+        Cmd::new(host.tools.bin("python"), smoke)
+            .args(["-m", "zipfile", "-e"])
+            .arg_path(wheel)
+            .arg_path(&site)
+            .into_step("smoke: the wheel onto the path"),
+    ];
+    let python = Cmd::new(qemu, smoke)
+        .args(["-L"])
+        .arg_path(sysroot)
+        .arg_path(&sysroot.join("usr/bin/python3"))
+        .env("PYTHONPATH", site.display().to_string());
+    steps.extend(import_and_pytest(host, python));
+    steps
+}
+
+fn import_and_pytest(host: &HostEnv, python: Cmd) -> [Step; 2] {
+    let examples = host.root.join("examples");
+    [
+        python
+            .clone()
             .args([
                 "-c",
                 "import boxspec, sys; print(boxspec.digest(open(sys.argv[1]).read()))",
@@ -86,17 +160,16 @@ pub fn check_and_smoke(host: &HostEnv) -> Vec<Step> {
             .arg_path(&examples.join("box.json"))
             .expect_stdout(&host.example_digest)
             .into_step("smoke: import boxspec"),
-        Cmd::new(&python, &smoke)
+        python
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-            .arg_path(&root.join("sdks/python/tests"))
+            .arg_path(&host.root.join("sdks/python/tests"))
             .env("BOXSPEC_EXAMPLES", examples.display().to_string())
             .into_step("smoke: pytest"),
-    ]);
-    steps
+    ]
 }
 
 /// The smoke tests' venv, kept between runs (a new one costs ≈ 4 s): only the wheel changes in it.
-pub fn smoke_venv(host: &HostEnv) -> std::path::PathBuf {
+pub fn smoke_venv(host: &HostEnv) -> PathBuf {
     host.temp.join("wheel-smoke-venv")
 }
 
@@ -129,16 +202,18 @@ fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::BuildJob;
     use crate::plan::Expect;
 
     /// auditwheel names the wheel, then the tag it computed: only the computed tag may satisfy the check.
     #[test]
     fn the_audit_check_reads_the_computed_tag_not_the_file_name() {
-        let expect = Expect::Contains(audited_tag());
+        let x86_64 = crate::platform::PLATFORMS[0];
+        let expect = Expect::Contains(audited_tag(x86_64));
         let said = |tag: &str| {
             format!(
                 "{} is consistent with the\nfollowing platform tag: \"{tag}\".\n",
-                wheel_name("0.1.0")
+                wheel_name("0.1.0", x86_64)
             )
         };
         assert!(expect.check(&said("manylinux_2_17_x86_64")).is_ok());
@@ -149,10 +224,11 @@ mod tests {
     /// The smoke venv is made once; every run force-reinstalls this build's wheel into it.
     #[test]
     fn the_smoke_venv_is_made_only_when_missing() {
+        let cache = crate::cache::CacheSetup::fixture(None, crate::cache::Backend::Disabled);
         for (ready, made) in [(true, false), (false, true)] {
             let mut host = HostEnv::fixture(&[("HOME", "/home/u")]);
             host.smoke_venv_ready = ready;
-            let steps = check_and_smoke(&host);
+            let steps = BuildJob::Wheels.plan(&host, &cache, host.platform.unwrap());
             let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
             assert_eq!(names.contains(&"smoke: new venv"), made, "{names:?}");
             let install = steps
