@@ -689,7 +689,7 @@ fn cache_steps_share_one_key() {
     let hash = "hashFiles('rust-toolchain.toml', 'Cargo.lock', 'xtask/src/tools.rs', 'sdks/node/package-lock.json')";
     // The target layer is valid only for one OS, target triple, toolchain, lockfile and set of tool pins.
     let prefix =
-        format!("build-caches-${{{{ runner.os }}}}-x86_64-unknown-linux-gnu-${{{{ {hash} }}}}-");
+        format!("build-caches-${{{{ runner.os }}}}-${{{{ matrix.target }}}}-${{{{ {hash} }}}}-");
     let key = format!("{prefix}${{{{ github.run_id }}}}");
     let mut errors = Vec::new();
     let mut restores = 0;
@@ -778,6 +778,49 @@ fn workflows_are_least_privilege_and_cancel_superseded_runs() {
         }
     }
     assert!(errors.is_empty(), "\n{}", errors.join("\n"));
+}
+
+/// Every build workflow (and the warm job) runs for each platform the SDKs ship, on its own hardware, and
+/// tells the driver which through `XTASK_TARGET` (`run:` stays `cargo xtask <job>`).
+#[test]
+fn every_platform_builds_on_its_own_runner() {
+    let wanted = [
+        ("ubuntu-latest", "x86_64-unknown-linux-gnu"),
+        ("ubuntu-24.04-arm", "aarch64-unknown-linux-gnu"),
+        ("macos-14", "aarch64-apple-darwin"),
+    ];
+    let mut checked = 0;
+    for wf in workflows()
+        .iter()
+        .filter(|w| w.is_build() || w.file == "warm-caches.yml")
+    {
+        for (job, doc) in wf.jobs() {
+            let label = format!("{} job `{job}`", wf.file);
+            let include = doc
+                .get("strategy")
+                .and_then(|s| s.get("matrix"))
+                .and_then(|m| m.get("include"))
+                .map(|i| i.items().to_vec())
+                .unwrap_or_default();
+            let legs: Vec<(&str, &str)> = include
+                .iter()
+                .filter_map(|leg| Some((leg.get_str("os")?, leg.get_str("target")?)))
+                .collect();
+            assert_eq!(legs, wanted, "{label}");
+            assert_eq!(
+                doc.get_str("runs-on").map(expr),
+                Some("matrix.os".into()),
+                "{label}"
+            );
+            let target = doc.get("env").and_then(|e| e.get_str("XTASK_TARGET"));
+            assert_eq!(target.map(expr), Some("matrix.target".into()), "{label}");
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked, 4,
+        "build-runtime, build-node, build-wheels and warm-caches"
+    );
 }
 
 #[test]

@@ -125,7 +125,8 @@ fn write_json(rows: &[Row], layer_mb: f64, path: &Path) -> Result<()> {
         .filter(|r| !r.scenario.ends_with("(warm-caches)"))
         .map(|r| {
             json!({
-                "scenario": r.scenario, "job": r.job, "seconds": (r.seconds * 10.0).round() / 10.0,
+                "scenario": r.scenario, "job": r.job, "target": r.report["target"],
+                "seconds": (r.seconds * 10.0).round() / 10.0,
                 "compile_seconds": r.report["compile_seconds"],
                 "compile_requests": r.report["compile_requests"], "hits": r.report["hits"],
                 "misses": r.report["misses"], "not_cacheable": r.report["not_cacheable"],

@@ -472,4 +472,97 @@ mod tests {
             6
         );
     }
+
+    fn host_on(triple: &str) -> HostEnv {
+        let mut host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        host.platform = crate::platform::PLATFORMS
+            .into_iter()
+            .find(|p| p.triple == triple);
+        host
+    }
+
+    /// On a Mac the plan uses the native toolchain: no zig linker, the pinned deployment target, the
+    /// macOS wheel tag (no manylinux, no auditwheel), and a deployment-target check for the floor; the
+    /// smoke tests run natively. (Planned here; it runs only on a Mac.)
+    #[test]
+    fn a_mac_builds_natively_for_its_deployment_target() {
+        let host = host_on("aarch64-apple-darwin");
+        let cache = setups()[0].clone();
+        let builds = for_platforms(&BuildJob::WARMED, &[], &host).unwrap();
+        for ((job, platform), steps) in pipeline::plans(&builds, &host, &cache, None) {
+            assert_eq!(platform.triple, "aarch64-apple-darwin");
+            let cmd = compile_steps(&steps)[0];
+            assert_eq!(
+                env(cmd, "MACOSX_DEPLOYMENT_TARGET"),
+                Some(Some("11.0")),
+                "{job:?}"
+            );
+            assert!(
+                !cmd.env.iter().any(|(k, _)| k.ends_with("_LINKER")),
+                "{job:?}: a Mac links natively"
+            );
+            assert!(
+                !cmd.args.contains(&"--compatibility".to_string()),
+                "{job:?}"
+            );
+            let floor = steps
+                .iter()
+                .find(|s| s.name == "check the platform floor")
+                .unwrap();
+            assert!(
+                floor.to_string().contains("vtool -show-build")
+                    && floor.to_string().contains("minos 11.0"),
+                "{floor}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.name == "auditwheel show"),
+                "{job:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| matches!(s.action, Action::Notice(_))),
+                "{job:?}"
+            );
+        }
+        let wheels = &pipeline::plans(&builds, &host, &cache, None)[2].1;
+        assert!(
+            wheels
+                .iter()
+                .any(|s| s.name == "expect the macosx_11_0_arm64 wheel")
+        );
+        assert!(wheels.iter().any(|s| s.name == "smoke: pytest"));
+        let node = &pipeline::plans(&builds, &host, &cache, None)[1].1;
+        assert!(
+            node.iter()
+                .any(|s| s.to_string().contains("boxspec.darwin-arm64.node"))
+        );
+    }
+
+    /// On an arm64 Linux machine aarch64 is the default and runs natively; x86_64 can be built there
+    /// (zig) but not run.
+    #[test]
+    fn an_arm64_linux_host_builds_and_runs_aarch64_natively() {
+        let host = host_on(AARCH64);
+        let cache = setups()[0].clone();
+        let builds = for_platforms(&[BuildJob::Runtime], &[], &host).unwrap();
+        let steps = &pipeline::plans(&builds, &host, &cache, None)[0].1;
+        let version = steps
+            .iter()
+            .find(|s| s.name == "smoke: boxspec --version")
+            .unwrap();
+        let Action::Run(cmd) = &version.action else {
+            panic!()
+        };
+        assert_eq!(
+            cmd.program,
+            host.dist().join("runtime/boxspec"),
+            "native, in dist/runtime/"
+        );
+        let x86 = ["x86_64-unknown-linux-gnu".to_string()];
+        let builds = for_platforms(&[BuildJob::Runtime], &x86, &host).unwrap();
+        let steps = &pipeline::plans(&builds, &host, &cache, None)[0].1;
+        assert!(steps.iter().any(|s| {
+            s.to_string()
+                .contains("cannot run x86_64-unknown-linux-gnu")
+        }));
+    }
 }
