@@ -156,27 +156,35 @@ impl Step {
     }
 }
 
+/// A command as `--dry-run` shows it: environment (secrets masked), program and arguments, expectation.
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, value) in self.env.iter() {
+            match value {
+                Some(v) => writeln!(f, "    {name}={}", shell_quote(&mask_value(name, v)))?,
+                None => writeln!(f, "    unset {name}")?,
+            }
+        }
+        write!(
+            f,
+            "    {}",
+            shell_quote(&self.program.display().to_string())
+        )?;
+        for arg in &self.args {
+            write!(f, " {}", shell_quote(arg))?;
+        }
+        writeln!(f)?;
+        if let Some(expected) = &self.expect_stdout {
+            writeln!(f, "    expect {expected}")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.action {
-            Action::Run(cmd) => {
-                writeln!(f, "[{}] (in {})", self.name, cmd.cwd.display())?;
-                for (name, value) in cmd.env.iter() {
-                    match value {
-                        Some(v) => writeln!(f, "    {name}={}", shell_quote(&mask_value(name, v)))?,
-                        None => writeln!(f, "    unset {name}")?,
-                    }
-                }
-                write!(f, "    {}", shell_quote(&cmd.program.display().to_string()))?;
-                for arg in &cmd.args {
-                    write!(f, " {}", shell_quote(arg))?;
-                }
-                writeln!(f)?;
-                if let Some(expected) = &cmd.expect_stdout {
-                    writeln!(f, "    expect {expected}")?;
-                }
-                Ok(())
-            }
+            Action::Run(cmd) => write!(f, "[{}] (in {})\n{cmd}", self.name, cmd.cwd.display()),
             Action::CleanDir(dir) => writeln!(f, "[{}] clean {}", self.name, dir.display()),
             Action::ExpectFile(path) => writeln!(f, "[{}] expect {}", self.name, path.display()),
             Action::MakeDirs(dirs) => {

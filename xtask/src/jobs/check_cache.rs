@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::build_job::Build;
+use super::build::Build;
 use crate::plan::{Cmd, Step};
 
 pub fn plan(b: &Build, manifest: &Path) -> Vec<Step> {

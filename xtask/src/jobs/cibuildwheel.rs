@@ -1,7 +1,7 @@
 //! build-wheels --via cibuildwheel: the pinned cibuildwheel builds the wheel in its own manylinux
 //! container; the same host checks and smoke tests as the maturin path follow.
 
-use super::build_job::Build;
+use super::build::Build;
 use crate::cache::CacheSetup;
 use crate::cache::backend::container_env_names;
 use crate::container::inside::{self, Mount};

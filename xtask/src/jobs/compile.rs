@@ -1,6 +1,6 @@
 //! The environment every compile step shares, whichever tool (cargo, maturin, napi) drives cargo.
 
-use super::build_job::Build;
+use super::build::Build;
 use crate::env_delta::EnvDelta;
 use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os};
 

@@ -3,6 +3,7 @@
 //! functions.
 
 pub mod bench;
+pub mod build;
 pub mod build_job;
 pub mod check_cache;
 pub mod cibuildwheel;

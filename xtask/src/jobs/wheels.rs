@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build_job::Build;
+use super::build::Build;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::{Os, Platform, Runner};
