@@ -177,6 +177,7 @@ mod tests {
             not_cacheable: 6,
             errors: 0,
             writes: 0,
+            write_errors: 0,
         };
         JobReport {
             job: job.into(),

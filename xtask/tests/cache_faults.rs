@@ -324,9 +324,13 @@ fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
 /// The outcome every dead or frozen backend must have: a successful build, one notice, sccache stopped,
 /// and a report that says the backend died instead of showing counters.
 fn assert_finished_uncached(drill: &Drill, run: &Run, kind: &str) {
+    assert_finished_uncached_because(drill, run, kind, "stopped answering");
+}
+
+fn assert_finished_uncached_because(drill: &Drill, run: &Run, kind: &str, what: &str) {
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice(&format!(
-        "the {kind} cache backend stopped answering during the build; stopping sccache and finishing uncached"
+        "the {kind} cache backend {what} during the build; stopping sccache and finishing uncached"
     ));
     // Uncached, the fixture builds in about 8 s; sccache alone waits minutes on a frozen server.
     assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
@@ -822,6 +826,18 @@ fn s3_with_wrong_credentials_falls_back_to_local_disk() {
     falls_back_at_start(&drill, "s3", "InvalidAccessKeyId", "s3-very-secret");
 }
 
+/// Credentials refused after a good start (an expired token, a revoked key): the backend answers every
+/// read and write with an error. sccache would go on paying for failed uploads; the driver stops it.
+#[test]
+fn s3_refusing_credentials_mid_build_finishes_uncached() {
+    // The bucket, then sccache's start-up check (a read and a write) pass; every later request is refused.
+    let s3 = Server::s3_checking_credentials_after(3);
+    let mut drill = Drill::new("s3-refusing");
+    drill.set_all(s3.s3_env());
+    let run = fault_mid_build(&mut drill, || {});
+    assert_finished_uncached_because(&drill, &run, "s3", "answered with errors");
+}
+
 #[test]
 fn webdav_gives_hits_with_a_fresh_local_state() {
     let mut drill = Drill::new("webdav");
@@ -867,7 +883,9 @@ fn webdav_with_a_wrong_password_falls_back_to_local_disk() {
 fn a_read_only_build_uses_hits_and_writes_nothing() {
     let s3 = Server::s3();
     let mut drill = Drill::new("read-only");
-    drill.set_all(s3.s3_env());
+    // Long enough for the watch to look: sccache counts each write it refuses as a failed write, and
+    // those must not count as a broken backend.
+    drill.set_all(s3.s3_env()).set("FIXTURE_SLEEP_MS", "3000");
     let cold = drill.run(&["--cache", "read"]);
     assert!(cold.ok && cold.notices().is_empty(), "{}", cold.stderr);
     let report = drill.report();

@@ -115,8 +115,12 @@ impl CacheSetup {
         match &self.backend {
             Backend::Remote {
                 health: Some(addr), ..
-            } if self.wrapper.is_some() => {
-                Some(server::BackendWatch::new(addr.clone(), self.port.clone()))
+            } => {
+                let wrapper = self.wrapper.clone()?;
+                let port = self.port.clone();
+                let watch =
+                    server::BackendWatch::new(addr.clone(), port, wrapper, self.env.clone());
+                Some(watch)
             }
             _ => None,
         }

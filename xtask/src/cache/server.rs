@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use xshell::{Shell, cmd};
@@ -119,30 +119,59 @@ pub struct BackendWatch {
     endpoint: Endpoint,
     port: String,
     failures: u32,
+    /// How sccache's own counters are read, and what they said when the step began.
+    wrapper: PathBuf,
+    env: EnvDelta,
+    before: Option<Stats>,
+    /// `--cache read`: sccache counts each write it refuses as a failed write; those are expected.
+    read_only: bool,
 }
 
 impl BackendWatch {
-    pub fn new(endpoint: Endpoint, port: String) -> BackendWatch {
+    pub fn new(endpoint: Endpoint, port: String, wrapper: PathBuf, env: EnvDelta) -> BackendWatch {
+        let before = read_stats(&wrapper, &env);
+        let read_only = env
+            .iter()
+            .any(|(k, v)| k.ends_with("_RW_MODE") && v == Some("READ_ONLY"));
         BackendWatch {
             endpoint,
             port,
             failures: 0,
+            wrapper,
+            env,
+            before,
+            read_only,
         }
     }
 
-    /// `false` once the backend missed two questions in a row (refused, or no answer within the
-    /// deadline: a frozen server accepts connections and never answers); then the server is already
-    /// killed, so the compiles stuck on it fail fast.
-    pub fn still_answering(&mut self) -> bool {
+    /// `Err(what happened)` once the backend missed two questions in a row (refused, or no answer within
+    /// the deadline: a frozen server accepts connections and never answers), or answered with errors;
+    /// then the server is already killed, so the compiles stuck on it fail fast.
+    pub fn check(&mut self) -> Result<(), &'static str> {
         self.failures = match answers(&self.endpoint) {
             true => 0,
             false => self.failures + 1,
         };
-        if self.failures >= 2 {
+        // Broken while answering (credentials revoked, a bucket gone): sccache counts failed reads and
+        // writes as misses and goes on, paying for every failed upload. Stopped once failures are at
+        // least as many as the writes that worked in this step (a blip in a long build is not).
+        let now = read_stats(&self.wrapper, &self.env);
+        let step = now.zip(self.before).map(|(now, before)| now.since(before));
+        let failed = |s: Stats| match self.read_only {
+            true => s.errors - s.write_errors,
+            false => s.errors,
+        };
+        let failing = step.is_some_and(|s| failed(s) > 0 && failed(s) >= s.writes);
+        // A backend that does not answer now is judged by the next question, not by its errors.
+        let verdict = match (self.failures, failing) {
+            (2.., _) => Err("stopped answering"),
+            (0, true) => Err("answered with errors"),
+            _ => Ok(()),
+        };
+        if verdict.is_err() {
             kill_servers(&self.port);
-            return false;
         }
-        true
+        verdict
     }
 }
 

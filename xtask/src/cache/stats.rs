@@ -10,6 +10,8 @@ pub struct Stats {
     pub errors: u64,
     /// Objects written to the cache (a read-only build must write none).
     pub writes: u64,
+    /// Writes that failed (counted in `errors` too; a read-only build's refused writes are these).
+    pub write_errors: u64,
 }
 
 impl Stats {
@@ -33,6 +35,7 @@ impl Stats {
                 + num("cache_write_errors")
                 + num("cache_timeouts"),
             writes: num("cache_writes"),
+            write_errors: num("cache_write_errors"),
         })
     }
 
@@ -47,6 +50,7 @@ impl Stats {
             not_cacheable: self.not_cacheable.saturating_sub(before.not_cacheable),
             errors: self.errors.saturating_sub(before.errors),
             writes: self.writes.saturating_sub(before.writes),
+            write_errors: self.write_errors.saturating_sub(before.write_errors),
         }
     }
 
@@ -75,7 +79,8 @@ mod tests {
                 misses: 7,
                 not_cacheable: 12,
                 errors: 3,
-                writes: 0
+                writes: 0,
+                write_errors: 2
             }
         );
         let before = Stats {
@@ -85,6 +90,7 @@ mod tests {
             not_cacheable: 2,
             errors: 0,
             writes: 0,
+            write_errors: 0,
         };
         let delta = after.since(before);
         assert_eq!(delta.hit_rate(), Some(1.0));

@@ -154,16 +154,23 @@ impl Execution<'_> {
             return self.exec.run_step(&uncached(step), None).map(drop);
         }
         // The watch guards the host's sccache server; a container runs its own.
-        let ran = match self.cache.watch().filter(|_| self.container.is_none()) {
-            Some(mut watch) => self
-                .exec
-                .run_step(step, Some(&mut || watch.still_answering()))?,
+        let watch = self
+            .container
+            .is_none()
+            .then(|| self.cache.watch())
+            .flatten();
+        let mut what = "stopped answering";
+        let ran = match watch {
+            Some(mut watch) => {
+                let mut still_fine = || watch.check().map_err(|w| what = w).is_ok();
+                self.exec.run_step(step, Some(&mut still_fine))?
+            }
             None => self.exec.run_step(step, None)?,
         };
         if let Ran::Stopped = ran {
             self.backend_died = true;
             self.exec.notice(&format!(
-                "the {} cache backend stopped answering during the build; stopping sccache and finishing uncached",
+                "the {} cache backend {what} during the build; stopping sccache and finishing uncached",
                 self.cache.backend.kind()
             ));
             let retry = Step::new(
