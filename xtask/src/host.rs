@@ -248,6 +248,7 @@ impl HostEnv {
                 venv_exists: true,
                 venv_current: true,
                 linker_current: true,
+                test_venv_exists: true,
                 test_venv_current: true,
                 emulated_node: false,
             },

@@ -141,20 +141,25 @@ pub fn pip_install(python: &Path, cwd: &Path) -> Cmd {
     ])
 }
 
+/// `pip download` into `dest` with the tools venv's interpreter, quietly.
+fn pip_download(python: &Path, cwd: &Path, dest: &Path) -> Cmd {
+    Cmd::new(python, cwd)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--dest"])
+        .arg_path(dest)
+}
+
 /// What is missing of the tools, as steps. Empty when everything is in place (second runs reinstall nothing).
 pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
     if !state.venv_current {
-        let smoke_wheels = Cmd::new(tools.bin("python"), &tools.dir)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--dest"])
-            .arg_path(&tools.wheelhouse())
+        let smoke_wheels = pip_download(&tools.bin("python"), &tools.dir, &tools.wheelhouse())
             .args(smoke_requirements())
             .into_step("tools: smoke wheels");
         let venv = PinnedVenv {
@@ -194,22 +199,9 @@ pub fn install_emulated_node(tools: &Tools) -> Vec<Step> {
             "smoke: clean the aarch64 node",
             Action::CleanDir(wheels.clone()),
         ),
-        Cmd::new(&python, &tools.dir)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args([
-                "--no-deps",
-                "--only-binary=:all:",
-                "--platform",
-                "manylinux2014_aarch64",
-            ])
-            .args(["--dest"])
-            .arg_path(&wheels)
+        pip_download(&python, &tools.dir, &wheels)
+            .args(["--no-deps", "--only-binary=:all:"])
+            .args(["--platform", "manylinux2014_aarch64"])
             .args([format!("{package}=={version}")])
             .into_step("smoke: download the aarch64 node"),
         Cmd::new("sh", &wheels)
@@ -235,11 +227,7 @@ pub fn bootstrap_test_servers(tools: &Tools, state: &ToolsState, python3: &Path)
         pin_list: tools.dir.join("test-requirements.txt"),
         pins: pin_lines(TEST_SERVERS),
     };
-    venv.install(
-        python3,
-        tools.test_venv().join("bin/python").exists(),
-        Vec::new(),
-    )
+    venv.install(python3, state.test_venv_exists, Vec::new())
 }
 
 /// A venv installed from a pin list; its stamp (the pin list, written last) says the install completed.
@@ -301,6 +289,7 @@ pub struct ToolsState {
     /// The venv was installed from exactly today's pins.
     pub venv_current: bool,
     pub linker_current: bool,
+    pub test_venv_exists: bool,
     pub test_venv_current: bool,
     /// The aarch64 node for emulated smoke tests is unpacked.
     pub emulated_node: bool,
@@ -315,6 +304,7 @@ impl ToolsState {
             linker_current: linux_platforms()
                 .all(|p| read(tools.linker(p)).as_deref() == Some(tools.linker_script(p).as_str())),
             emulated_node: tools.emulated_node().is_file(),
+            test_venv_exists: tools.test_venv().join("bin/python").exists(),
             test_venv_current: read(stamp(&tools.test_venv())).as_deref()
                 == Some(pin_lines(TEST_SERVERS).as_str()),
         }
@@ -341,6 +331,7 @@ mod tests {
             venv_exists: false,
             venv_current: false,
             linker_current: false,
+            test_venv_exists: false,
             test_venv_current: false,
             emulated_node: false,
         };
@@ -348,6 +339,7 @@ mod tests {
             venv_exists: true,
             venv_current: false,
             linker_current: true,
+            test_venv_exists: false,
             test_venv_current: false,
             emulated_node: false,
         };
@@ -355,6 +347,7 @@ mod tests {
             venv_exists: true,
             venv_current: true,
             linker_current: true,
+            test_venv_exists: false,
             test_venv_current: true,
             emulated_node: false,
         };

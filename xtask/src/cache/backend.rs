@@ -194,17 +194,8 @@ pub fn read_only_env(backend: &Backend) -> EnvDelta {
     let mut env = EnvDelta::new();
     let kind = match backend {
         Backend::Disabled => return env,
-        Backend::Local { .. } => "LOCAL",
-        Backend::Remote { kind, .. } => match kind {
-            RemoteKind::Redis => "REDIS",
-            RemoteKind::Memcached => "MEMCACHED",
-            RemoteKind::S3 => "S3",
-            RemoteKind::Gcs => "GCS",
-            RemoteKind::Azure => "AZURE",
-            RemoteKind::Webdav => "WEBDAV",
-            RemoteKind::Oss => "OSS",
-            RemoteKind::Gha => "GHA",
-        },
+        Backend::Local { .. } => "LOCAL".to_string(),
+        Backend::Remote { kind, .. } => kind.name().to_ascii_uppercase(),
     };
     env.set(&format!("SCCACHE_{kind}_RW_MODE"), "READ_ONLY");
     env

@@ -118,8 +118,9 @@ impl CacheSetup {
             } => {
                 let wrapper = self.wrapper.clone()?;
                 let port = self.port.clone();
-                let watch =
-                    server::BackendWatch::new(addr.clone(), port, wrapper, self.env.clone());
+                let read_only = self.mode == CacheMode::Read;
+                let env = self.env.clone();
+                let watch = server::BackendWatch::new(addr.clone(), port, wrapper, env, read_only);
                 Some(watch)
             }
             _ => None,

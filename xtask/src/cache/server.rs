@@ -128,11 +128,14 @@ pub struct BackendWatch {
 }
 
 impl BackendWatch {
-    pub fn new(endpoint: Endpoint, port: String, wrapper: PathBuf, env: EnvDelta) -> BackendWatch {
+    pub fn new(
+        endpoint: Endpoint,
+        port: String,
+        wrapper: PathBuf,
+        env: EnvDelta,
+        read_only: bool,
+    ) -> BackendWatch {
         let before = read_stats(&wrapper, &env);
-        let read_only = env
-            .iter()
-            .any(|(k, v)| k.ends_with("_RW_MODE") && v == Some("READ_ONLY"));
         BackendWatch {
             endpoint,
             port,

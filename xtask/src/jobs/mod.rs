@@ -31,8 +31,7 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         Job::LintWorkflows => lint::run(&mut tools_installed(&global, &host)?, &host),
         Job::Tools { test } => tool_paths::run(&mut tools_installed(&global, &host)?, &host, *test),
         Job::TargetLayer { manifest_path } => {
-            let manifest = manifest_path.clone();
-            let manifest = manifest.unwrap_or_else(|| host.root.join("Cargo.toml"));
+            let manifest = (manifest_path.clone()).unwrap_or_else(|| host.root.join("Cargo.toml"));
             target_layer::run(&host, &manifest, global.dry_run)
         }
         Job::BenchCache { json } => {
@@ -67,21 +66,17 @@ pub fn for_platforms(
     targets: &[String],
     host: &HostEnv,
 ) -> Result<Vec<(BuildJob, Platform)>, UsageError> {
-    let platforms: Vec<Platform> = match (targets, host.platform) {
-        ([], Some(own)) => vec![own],
-        ([], None) => {
-            return Err(UsageError(
-                "this machine is not a platform the SDKs ship: name one with --target".into(),
-            ));
-        }
-        (targets, Some(own)) => (targets.iter())
+    let Some(own) = host.platform else {
+        return Err(UsageError(
+            "this machine is not a platform the SDKs ship: build on Linux (x86_64, aarch64) or a Mac"
+                .into(),
+        ));
+    };
+    let platforms: Vec<Platform> = match targets {
+        [] => vec![own],
+        targets => (targets.iter())
             .map(|t| Platform::requested(t, own))
             .collect::<Result<_, _>>()?,
-        (_, None) => {
-            return Err(UsageError(
-                "this machine cannot build for any platform".into(),
-            ));
-        }
     };
     if platforms.len() > 1 && jobs.len() == 1 {
         return Err(UsageError(
@@ -91,7 +86,7 @@ pub fn for_platforms(
     let cibuildwheel = jobs
         .iter()
         .any(|j| matches!(j, BuildJob::WheelsViaCibuildwheel(_)));
-    if cibuildwheel && platforms != [host.platform.unwrap_or(platforms[0])] {
+    if cibuildwheel && platforms != [own] {
         return Err(UsageError(
             "--via cibuildwheel builds this machine's own platform only".into(),
         ));
