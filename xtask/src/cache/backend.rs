@@ -210,11 +210,14 @@ pub fn inherited_wrapper(host: &HostEnv) -> Option<(&'static str, String)> {
     })
 }
 
-/// Host variables a container receives, by name only: the cache backend, cargo's settings, GitHub's cache.
+/// Host variables a container receives, by name only: the cache backend, cargo's and rustc's settings,
+/// GitHub's cache. (Build scripts that probe the compiler see RUSTC_BOOTSTRAP: without it inside, host
+/// and container compile units differ and miss each other's cache entries.)
 const PASSED_PREFIXES: &[&str] = &["SCCACHE_", "CARGO_"];
 const PASSED_NAMES: &[&str] = &[
     "RUSTFLAGS",
     "RUSTDOCFLAGS",
+    "RUSTC_BOOTSTRAP",
     "ACTIONS_RESULTS_URL",
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_CACHE_SERVICE_V2",

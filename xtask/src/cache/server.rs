@@ -254,16 +254,28 @@ mod tests {
 
         // The kernel accepts connections into the backlog; nobody ever reads or answers.
         let frozen = TcpListener::bind("127.0.0.1:0").unwrap();
-        for protocol in [
+        let protocols = [
             Protocol::Redis,
             Protocol::Memcached,
             Protocol::Http,
             Protocol::Tls,
-        ] {
-            let start = Instant::now();
-            assert!(!answers(&local(&frozen, protocol)), "{protocol:?}");
-            assert!(start.elapsed() < Duration::from_secs(3), "{protocol:?}");
-        }
+        ];
+        thread::scope(|scope| {
+            let asked: Vec<_> = (protocols.iter())
+                .map(|&protocol| {
+                    let endpoint = local(&frozen, protocol);
+                    scope.spawn(move || {
+                        let start = Instant::now();
+                        (protocol, answers(&endpoint), start.elapsed())
+                    })
+                })
+                .collect();
+            for asked in asked {
+                let (protocol, answered, took) = asked.join().unwrap();
+                assert!(!answered, "{protocol:?}");
+                assert!(took < Duration::from_secs(3), "{protocol:?}: {took:?}");
+            }
+        });
         let refused = local(&frozen, Protocol::Http);
         drop(frozen);
         assert!(!answers(&refused));

@@ -291,6 +291,7 @@ mod tests {
             ("ACTIONS_RUNTIME_TOKEN", "tok-123"),
             ("AWS_SECRET_ACCESS_KEY", "aws-456"),
             ("EDITOR", "vi"),
+            ("RUSTC_BOOTSTRAP", "1"),
         ])
     }
 
@@ -434,6 +435,7 @@ mod tests {
             "CARGO_HOME",
             "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
             "RUSTUP_TOOLCHAIN",
+            "RUSTC_BOOTSTRAP",
         ] {
             assert!(envs.contains(&name), "{name} not passed: {envs:?}");
         }
