@@ -240,16 +240,18 @@ impl HostEnv {
         let tools = Tools {
             dir: PathBuf::from("/home/u/.cache/boxspec-xtask/tools"),
         };
+        let ready = tools::VenvState {
+            exists: true,
+            current: true,
+        };
         HostEnv {
             root: PathBuf::from("/src/boxspec"),
             vars,
             tools,
             tools_state: ToolsState {
-                venv_exists: true,
-                venv_current: true,
+                venv: ready,
                 linker_current: true,
-                test_venv_exists: true,
-                test_venv_current: true,
+                extra: [ready, ready],
                 emulated_node: false,
             },
             node_modules_current: true,

