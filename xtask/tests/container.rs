@@ -14,6 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 mod common;
+use common::server::Server;
 use common::{
     Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed,
 };
@@ -84,6 +85,15 @@ impl Scratch {
     }
 
     fn run(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let start = Instant::now();
+        let run = Run::finish(self.command(args, extra).output().unwrap(), start);
+        if !run.ok {
+            eprintln!("--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
+        }
+        run
+    }
+
+    fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(XTASK);
         cmd.args(args).current_dir(root()).stdin(Stdio::null());
         scrub_caller_env(&mut cmd);
@@ -93,12 +103,7 @@ impl Scratch {
             .env("XTASK_DIST_DIR", self.dir.join("dist"))
             .env("CARGO_TARGET_DIR", self.dir.join("target"))
             .envs(extra.iter().copied());
-        let start = Instant::now();
-        let run = Run::finish(cmd.output().unwrap(), start);
-        if !run.ok {
-            eprintln!("--- stdout\n{}\n--- stderr\n{}", run.stdout, run.stderr);
-        }
-        run
+        cmd
     }
 
     fn clean_target(&self) {
@@ -473,6 +478,67 @@ fn a_wrapper_that_cannot_run_in_the_image_means_an_uncached_build() {
         report["mode"], "auto (sccache did not run in the container)",
         "{report}"
     );
+}
+
+/// The watch guards a container build too: Redis frozen in the middle of it (the container shares the
+/// host's network with a remote backend), the container is stopped and removed, and the build finishes
+/// uncached in a new one, with one notice.
+#[test]
+fn a_backend_frozen_mid_build_in_the_container_finishes_uncached() {
+    let Some(image) = image() else { return };
+    let s = Scratch::new("frozen");
+    let redis = Server::redis();
+    let manifest = s.fixture();
+    // The build script sleeps, inside the container too: cargo passes its [env] to build scripts.
+    let config = manifest.parent().unwrap().join(".cargo/config.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    fs::write(&config, "[env]\nFIXTURE_SLEEP_MS = \"8000\"\n").unwrap();
+    let manifest = manifest.display().to_string();
+    let args = [
+        "check-cache",
+        "--manifest-path",
+        &manifest,
+        "--container",
+        "podman",
+        "--image",
+        &image,
+    ];
+    let endpoint = redis.redis_url();
+    let start = Instant::now();
+    let child = (s.command(&args, &[("SCCACHE_REDIS_ENDPOINT", &endpoint)]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let driver = child.id();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    redis.freeze();
+    let run = Run::finish(child.wait_with_output().unwrap(), start);
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.notices(),
+        [
+            "notice: the redis cache backend stopped answering during the build; stopping sccache and finishing uncached"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("(in podman") && run.stdout.contains("(uncached retry)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        s.report("check-cache")["mode"],
+        "auto (backend died mid-build)"
+    );
+    // The stopped container is gone, not left compiling into the same target directory.
+    let left = Command::new("podman")
+        .args(["ps", "--all", "--quiet", "--filter"])
+        .arg(format!("name=^xtask-{driver}-"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "");
 }
 
 #[test]

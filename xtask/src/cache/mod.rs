@@ -110,16 +110,18 @@ impl CacheSetup {
         Some((stats, server::server_pids(&self.port)))
     }
 
-    /// A watch for compile steps, when the backend is remote and can be checked.
-    pub fn watch(&self) -> Option<server::BackendWatch> {
+    /// A watch for compile steps served by the sccache server on `port`, when the backend is remote and
+    /// can be checked.
+    pub fn watch(&self, port: &str) -> Option<server::BackendWatch> {
         match &self.backend {
             Backend::Remote {
                 health: Some(addr), ..
             } => {
                 let wrapper = self.wrapper.clone()?;
-                let port = self.port.clone();
                 let read_only = self.mode == CacheMode::Read;
-                let env = self.env.clone();
+                let mut env = self.env.clone();
+                env.set("SCCACHE_SERVER_PORT", port);
+                let port = port.to_string();
                 let watch = server::BackendWatch::new(addr.clone(), port, wrapper, env, read_only);
                 Some(watch)
             }

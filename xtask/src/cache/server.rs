@@ -122,6 +122,7 @@ pub struct BackendWatch {
     /// How sccache's own counters are read, and what they said when the step began.
     wrapper: PathBuf,
     env: EnvDelta,
+    /// The first counters read (a container's server starts after the watch).
     before: Option<Stats>,
     /// `--cache read`: sccache counts each write it refuses as a failed write; those are expected.
     read_only: bool,
@@ -159,6 +160,7 @@ impl BackendWatch {
         // writes as misses and goes on, paying for every failed upload. Stopped once failures are at
         // least as many as the writes that worked in this step (a blip in a long build is not).
         let now = read_stats(&self.wrapper, &self.env);
+        self.before = self.before.or(now);
         let step = now.zip(self.before).map(|(now, before)| now.since(before));
         let failed = |s: Stats| match self.read_only {
             true => s.errors - s.write_errors,

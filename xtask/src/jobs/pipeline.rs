@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use super::build_job::BuildJob;
 use crate::cache::{self, CacheSetup};
 use crate::container::{self, Container};
-use crate::exec::{Executor, Ran};
+use crate::exec::{Executor, Ran, Watch};
 use crate::flags::{BuildArgs, CacheMode, Global};
 use crate::host::HostEnv;
 use crate::plan::{Action, Step};
@@ -151,21 +151,21 @@ impl Execution<'_> {
 
     fn step(&mut self, step: &Step) -> Result<()> {
         if self.backend_died {
-            return self.exec.run_step(&uncached(step), None).map(drop);
+            return self.run(&uncached(step), None).map(drop);
         }
-        // The watch guards the host's sccache server; a container runs its own.
-        let watch = self
-            .container
-            .is_none()
-            .then(|| self.cache.watch())
-            .flatten();
+        // The watch guards the sccache server of the step: the host's, or the container's own.
+        let port = match self.container {
+            Some(_) => container::server_port(self.cache).to_string(),
+            None => self.cache.port.clone(),
+        };
+        let watch = self.cache.watch(&port);
         let mut what = "stopped answering";
         let ran = match watch {
             Some(mut watch) => {
                 let mut still_fine = || watch.check().map_err(|w| what = w).is_ok();
-                self.exec.run_step(step, Some(&mut still_fine))?
+                self.run(step, Some(&mut still_fine))?
             }
-            None => self.exec.run_step(step, None)?,
+            None => self.run(step, None)?,
         };
         if let Ran::Stopped = ran {
             self.backend_died = true;
@@ -177,11 +177,32 @@ impl Execution<'_> {
                 format!("{} (uncached retry)", step.name),
                 uncached(step).action,
             );
-            if let Ran::Stopped = self.exec.run_step(&retry, None)? {
+            if let Ran::Stopped = self.run(&retry, None)? {
                 bail!("step `{}` stopped without a watch", retry.name);
             }
         }
         Ok(())
+    }
+
+    /// Runs a step; with a container, a compile step runs in it, under a name to remove it by if the
+    /// watch stops it.
+    fn run(&mut self, step: &Step, watch: Option<Watch>) -> Result<Ran> {
+        let (Some(c), Action::Run(cmd)) = (self.container, &step.action) else {
+            return self.exec.run_step(step, watch);
+        };
+        if !cmd.compiles {
+            return self.exec.run_step(step, watch);
+        }
+        let name = c.run_name();
+        let inside = Step::new(
+            step.name.clone(),
+            Action::Run(c.wrap(cmd, &name, self.host, self.cache)),
+        );
+        let ran = self.exec.run_step(&inside, watch);
+        if let Ok(Ran::Stopped) = ran {
+            c.remove(&name);
+        }
+        ran
     }
 
     fn mode_label(&self, has_stats: bool) -> String {

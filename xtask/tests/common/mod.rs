@@ -10,6 +10,7 @@ use std::time::Instant;
 
 #[path = "../../src/caller_env.rs"]
 mod caller_env;
+pub mod server;
 
 /// The tiny fixture crate: a bin with two small cacheable libraries.
 pub fn fixture() -> PathBuf {
