@@ -1,5 +1,6 @@
 //! The build pipeline every build job goes through: probe the container engine, install the tools,
-//! decide the cache, plan (pure: `plans`), execute with the uncached retry, then report.
+//! decide the cache, plan (pure: `plans`), execute (compile steps wrapped into the container as they
+//! run, so an uncached retry is wrapped anew) under the backend watch with the uncached retry, report.
 
 use anyhow::{Context, Result, bail};
 
@@ -153,12 +154,13 @@ impl Execution<'_> {
         if self.backend_died {
             return self.run(&uncached(step), None).map(drop);
         }
-        // The watch guards the sccache server of the step: the host's, or the container's own.
+        // The watch guards the sccache server of a compile step: the host's, or the container's own.
         let port = match self.container {
             Some(_) => container::server_port(self.cache).to_string(),
             None => self.cache.port.clone(),
         };
-        let watch = self.cache.watch(&port);
+        let compiles = matches!(&step.action, Action::Run(cmd) if cmd.compiles);
+        let watch = compiles.then(|| self.cache.watch(&port)).flatten();
         let mut what = "stopped answering";
         let ran = match watch {
             Some(mut watch) => {
@@ -184,8 +186,7 @@ impl Execution<'_> {
         Ok(())
     }
 
-    /// Runs a step; with a container, a compile step runs in it, under a name to remove it by if the
-    /// watch stops it.
+    /// Runs a step; with a container, a compile step runs in it.
     fn run(&mut self, step: &Step, watch: Option<Watch>) -> Result<Ran> {
         let (Some(c), Action::Run(cmd)) = (self.container, &step.action) else {
             return self.exec.run_step(step, watch);
@@ -193,6 +194,7 @@ impl Execution<'_> {
         if !cmd.compiles {
             return self.exec.run_step(step, watch);
         }
+        // Named, to remove it by if the watch stops it.
         let name = c.run_name();
         let inside = Step::new(
             step.name.clone(),
