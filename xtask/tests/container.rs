@@ -151,6 +151,19 @@ impl Drop for Scratch {
     }
 }
 
+/// `check-cache` of the crate at `manifest`, compiled in podman.
+fn check_cache_in_podman<'a>(manifest: &'a str, image: &'a str) -> [&'a str; 7] {
+    [
+        "check-cache",
+        "--manifest-path",
+        manifest,
+        "--container",
+        "podman",
+        "--image",
+        image,
+    ]
+}
+
 fn own_uid() -> u32 {
     fs::metadata("/proc/self").unwrap().uid()
 }
@@ -319,15 +332,7 @@ fn ownership_of_everything_the_container_can_write_stays_the_users() {
     let uid = own_uid();
     let s = Scratch::new("ownership");
     let manifest = s.fixture().display().to_string();
-    let build = [
-        "check-cache",
-        "--manifest-path",
-        &manifest,
-        "--container",
-        "podman",
-        "--image",
-        &image,
-    ];
+    let build = check_cache_in_podman(&manifest, &image);
     let plan = s.run(&[&["--dry-run"], &build[..]].concat(), &[]);
     assert!(plan.ok);
     let writable = writable_mounts(&plan.stdout);
@@ -494,15 +499,7 @@ fn a_backend_frozen_mid_build_in_the_container_finishes_uncached() {
     fs::create_dir_all(config.parent().unwrap()).unwrap();
     fs::write(&config, "[env]\nFIXTURE_SLEEP_MS = \"8000\"\n").unwrap();
     let manifest = manifest.display().to_string();
-    let args = [
-        "check-cache",
-        "--manifest-path",
-        &manifest,
-        "--container",
-        "podman",
-        "--image",
-        &image,
-    ];
+    let args = check_cache_in_podman(&manifest, &image);
     let endpoint = redis.redis_url();
     let start = Instant::now();
     let child = (s.command(&args, &[("SCCACHE_REDIS_ENDPOINT", &endpoint)]))
@@ -552,18 +549,7 @@ fn a_compile_error_in_the_container_still_fails() {
     )
     .unwrap();
     let manifest = manifest.display().to_string();
-    let run = s.run(
-        &[
-            "check-cache",
-            "--manifest-path",
-            &manifest,
-            "--container",
-            "podman",
-            "--image",
-            &image,
-        ],
-        &[],
-    );
+    let run = s.run(&check_cache_in_podman(&manifest, &image), &[]);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains("error[E0308]: mismatched types"),
