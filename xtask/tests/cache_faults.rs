@@ -215,7 +215,7 @@ fn side_by_side(drills: &[(&str, fn())]) {
 
 #[test]
 fn local_disk_hits_on_the_second_build() {
-    let drill = Drill::new("local");
+    let mut drill = Drill::new("local");
     let first = drill.run(&[]);
     assert!(first.ok, "{}", first.stderr);
     assert!(first.notices().is_empty(), "{:?}", first.notices());
@@ -226,6 +226,9 @@ fn local_disk_hits_on_the_second_build() {
         "{cold}"
     );
     drill.clean_target();
+    // As in CI, where dtolnay/rust-toolchain sets it and a laptop does not: sccache hashes every CARGO_*
+    // variable, so the driver keeps cargo's terminal settings out of compile steps.
+    drill.set("CARGO_TERM_COLOR", "always");
     let second = drill.run(&[]);
     assert!(second.ok, "{}", second.stderr);
     let warm = drill.report();

@@ -195,7 +195,12 @@ mod tests {
     /// Every job compiles once, for the one target, through the cache decision's wrapper and the one linker.
     #[test]
     fn every_build_job_compiles_the_same_way() {
-        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        // CI's terminal settings (dtolnay/rust-toolchain sets the first) must not reach the keys.
+        let host = HostEnv::fixture(&[
+            ("HOME", "/home/u"),
+            ("CARGO_TERM_COLOR", "always"),
+            ("CARGO_TERM_VERBOSE", "true"),
+        ]);
         let jobs = build_commands();
         for cache in setups() {
             let wrapper = cache
@@ -235,6 +240,9 @@ mod tests {
                     .map(|w| w[1].as_str());
                 assert_eq!(target, Some("x86_64-unknown-linux-gnu"), "{name}");
                 assert!(cmd.args.contains(&"--release".to_string()), "{name}");
+                for name in ["CARGO_TERM_COLOR", "CARGO_TERM_VERBOSE"] {
+                    assert_eq!(env(cmd, name), Some(None), "{job:?}: {name}");
+                }
             }
         }
     }
