@@ -183,11 +183,16 @@ fn warm_caches_requires_the_cache_by_default() {
     assert!(!run.stdout.contains("==> cargo build"), "{}", run.stdout);
 }
 
-/// `doctor --json` shows the candidates, the chosen sccache and the probe, as the README says.
+/// `doctor --json` shows the candidates, the chosen sccache and the probe, as the README says, and the
+/// caller's `CARGO_*` variables that every cache key hashes.
 #[test]
 fn doctor_shows_the_decision() {
     let t = Typed::new("doctor");
-    let run = t.cargo_xtask(&["doctor", "--json"], &[]);
+    let foreign_linker = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER";
+    let run = t.cargo_xtask(
+        &["doctor", "--json"],
+        &[("CARGO_TERM_COLOR", "always"), (foreign_linker, "gcc")],
+    );
     assert!(run.ok, "{}", run.stderr);
     let json: Value =
         serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
@@ -203,6 +208,17 @@ fn doctor_shows_the_decision() {
     assert_eq!(
         (pinned["source"].as_str(), pinned["version"].as_str()),
         (Some("pinned"), Some("0.16.0"))
+    );
+    // What `cargo run` sets for the driver and the terminal settings the driver drops are not listed.
+    let keys: Vec<&str> = (json["key_variables"].as_array().unwrap().iter())
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&foreign_linker), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.starts_with("CARGO_TERM_")
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")),
+        "{keys:?}"
     );
 }
 

@@ -2,6 +2,7 @@
 
 use super::build::Build;
 use crate::env_delta::EnvDelta;
+use crate::host::HostEnv;
 use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os};
 
 /// The cache decision and the platform's one linker (its path is part of every cache key). Only this
@@ -11,7 +12,7 @@ use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os};
 /// measured, 0 of 24 hits between the two.
 pub fn compile_env(b: &Build) -> EnvDelta {
     let mut env = b.cache.env.clone();
-    for name in (b.host.vars.keys()).filter(|name| name.starts_with("CARGO_TERM_")) {
+    for name in (b.host.vars.keys()).filter(|name| is_terminal_setting(name)) {
         env.unset(name);
     }
     match b.platform.os {
@@ -24,4 +25,59 @@ pub fn compile_env(b: &Build) -> EnvDelta {
         }
     }
     env
+}
+
+fn is_terminal_setting(name: &str) -> bool {
+    name.starts_with("CARGO_TERM_")
+}
+
+/// The caller's `CARGO_*` variables that reach every compile step and so every sccache key: not set
+/// anew by cargo for each crate, not set or dropped by the driver, not skipped by sccache. Two machines
+/// share cache entries only where these agree (doctor shows them).
+pub fn key_variables(host: &HostEnv) -> Vec<&str> {
+    const SET_BY_CARGO: &[&str] = &["CARGO", "CARGO_CRATE_NAME", "CARGO_BIN_NAME"];
+    const SET_BY_CARGO_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_MANIFEST_"];
+    const SET_BY_DRIVER: &[&str] = &["CARGO_INCREMENTAL", "CARGO_BUILD_RUSTC_WRAPPER"];
+    // The driver sets the linker of the platform it builds for (the machine's own, by default).
+    let own_linker = (host.platform)
+        .filter(|p| p.os == Os::Linux)
+        .map(|p| p.linker_var());
+    (host.vars.keys().map(String::as_str))
+        .filter(|name| name.starts_with("CARGO_") || *name == "CARGO")
+        .filter(|name| !SET_BY_CARGO.contains(name) && !SET_BY_DRIVER.contains(name))
+        .filter(|name| !SET_BY_CARGO_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .filter(|name| !is_terminal_setting(name) && *name != "CARGO_MAKEFLAGS")
+        .filter(|name| Some(*name) != own_linker.as_deref())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_callers_own_cargo_variables_are_listed() {
+        let host = HostEnv::fixture(&[
+            ("CARGO_HOME", "/home/u/.cargo"),
+            ("CARGO_TARGET_DIR", "/tmp/t"),
+            ("CARGO_REGISTRIES_MINE_TOKEN", "secret"),
+            ("CARGO_TERM_COLOR", "always"),
+            ("CARGO_PKG_NAME", "xtask"),
+            ("CARGO_MANIFEST_DIR", "/src/boxspec/xtask"),
+            ("CARGO", "/home/u/.cargo/bin/cargo"),
+            ("CARGO_INCREMENTAL", "1"),
+            ("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", "gcc"),
+            ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "gcc"),
+            ("HOME", "/home/u"),
+        ]);
+        assert_eq!(
+            key_variables(&host),
+            [
+                "CARGO_HOME",
+                "CARGO_REGISTRIES_MINE_TOKEN",
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                "CARGO_TARGET_DIR"
+            ]
+        );
+    }
 }

@@ -74,14 +74,7 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
     for (name, version) in versions {
         out += &format!("{name:<11} {version}\n");
     }
-    out += &format!(
-        "CI          {}\n",
-        if host.github_actions() {
-            "GitHub Actions"
-        } else {
-            host.var("CI").unwrap_or("no")
-        }
-    );
+    out += &environment_lines(host);
     match decision {
         Err(err) => out += &format!("cache       FAILED: {err:#}\n"),
         Ok(setup) => {
@@ -119,6 +112,21 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
         }
     }
     out
+}
+
+/// Where this runs, and which of the caller's `CARGO_*` variables every cache key hashes (names only:
+/// a registry token is one of them): another machine shares entries only if they agree.
+fn environment_lines(host: &HostEnv) -> String {
+    let ci = match host.github_actions() {
+        true => "GitHub Actions",
+        false => host.var("CI").unwrap_or("no"),
+    };
+    let keys = super::compile::key_variables(host);
+    let keys = match keys.is_empty() {
+        true => "no CARGO_* variable of yours".to_string(),
+        false => format!("also hash {}", keys.join(", ")),
+    };
+    format!("CI          {ci}\nkeys        {keys}\n")
 }
 
 /// Where the watch asks the requested remote backend, and how long it took to answer (`None`: no
@@ -172,6 +180,7 @@ fn to_json(
         "tools_dir": host.tools.dir,
         "tools_ready": host.tools_state.ready(),
         "github_actions": host.github_actions(),
+        "key_variables": super::compile::key_variables(host),
         "tools": tools,
         "cache": cache,
     })
