@@ -212,14 +212,18 @@ impl Container {
         format!("xtask-{}-{n}", std::process::id())
     }
 
-    /// Stops and removes a container run (the watch stopped it).
+    /// Kills and removes a container run (the watch stopped it). `kill` sends SIGKILL in both engines;
+    /// `rm --force` alone would wait out the stop timeout (the entry shell ignores SIGTERM), and only
+    /// podman's `rm` takes `--time`. With `--rm` the engine may already have removed it.
     pub fn remove(&self, name: &str) {
-        let _ = run_with_deadline(
-            &self.program,
-            &["rm", "--force", "--time=0", name],
-            &EnvDelta::default(),
-            Duration::from_secs(30),
-        );
+        for args in [vec!["kill", name], vec!["rm", "--force", name]] {
+            let _ = run_with_deadline(
+                &self.program,
+                &args,
+                &EnvDelta::default(),
+                Duration::from_secs(30),
+            );
+        }
     }
 
     /// The plan with its compile steps marked for the container (the pipeline wraps them when it runs
