@@ -38,6 +38,12 @@ pub const PLATFORMS: [Platform; 4] = [
     Platform::new("aarch64-apple-darwin", Arch::Aarch64, Os::MacOs),
 ];
 
+/// The Linux platforms: each has its zig linker wrapper, and every Linux compile step sets all their
+/// linker variables.
+pub fn linux_platforms() -> impl Iterator<Item = Platform> {
+    PLATFORMS.into_iter().filter(|p| p.os == Os::Linux)
+}
+
 impl Platform {
     const fn new(triple: &'static str, arch: Arch, os: Os) -> Platform {
         Platform { triple, arch, os }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::{Action, Cmd, Step};
-use crate::platform::{PLATFORMS, Platform};
+use crate::platform::{Platform, linux_platforms};
 
 /// Installed with pip into the tools venv.
 pub const PYTHON_TOOLS: &[(&str, &str)] = &[
@@ -188,10 +188,6 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
         }));
     }
     steps
-}
-
-fn linux_platforms() -> impl Iterator<Item = Platform> {
-    PLATFORMS.into_iter().filter(|p| p.zig_target().is_some())
 }
 
 /// The aarch64 node, from PyPI (the wheel is a zip: Python unpacks it).

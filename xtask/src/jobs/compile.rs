@@ -3,13 +3,15 @@
 use super::build::Build;
 use crate::env_delta::EnvDelta;
 use crate::host::HostEnv;
-use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os};
+use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os, linux_platforms};
 
-/// The cache decision and the platform's one linker (its path is part of every cache key). Only this
-/// platform's linker variable is set: every `CARGO_*` variable is part of every key. For the same reason
-/// cargo's terminal settings (`CARGO_TERM_*`: colour, progress, verbosity) stay out: they change no
-/// artifact, and CI sets `CARGO_TERM_COLOR=always` (dtolnay/rust-toolchain) where a laptop does not:
-/// measured, 0 of 24 hits between the two.
+/// The cache decision and the linkers (a linker's path is part of every cache key). sccache hashes every
+/// `CARGO_*` variable, so a Linux step sets the linker variable of every Linux platform, not only its
+/// own: then an aarch64 build's host units (syn, quote, build dependencies) are the x86_64 build's
+/// (measured: 7 of 25 hits for build-runtime; 0 with one variable each). For the same reason cargo's
+/// terminal settings (`CARGO_TERM_*`: colour, progress, verbosity) stay out: they change no artifact,
+/// and CI sets `CARGO_TERM_COLOR=always` (dtolnay/rust-toolchain) where a laptop does not: measured, 0
+/// of 24 hits between the two.
 pub fn compile_env(b: &Build) -> EnvDelta {
     let mut env = b.cache.env.clone();
     for name in (b.host.vars.keys()).filter(|name| is_terminal_setting(name)) {
@@ -17,8 +19,10 @@ pub fn compile_env(b: &Build) -> EnvDelta {
     }
     match b.platform.os {
         Os::Linux => {
-            let linker = b.host.tools.linker(b.platform);
-            env.set(&b.platform.linker_var(), linker.display().to_string());
+            for platform in linux_platforms() {
+                let linker = b.host.tools.linker(platform);
+                env.set(&platform.linker_var(), linker.display().to_string());
+            }
         }
         Os::MacOs => {
             env.set("MACOSX_DEPLOYMENT_TARGET", MACOSX_DEPLOYMENT_TARGET);
@@ -38,16 +42,17 @@ pub fn key_variables(host: &HostEnv) -> Vec<&str> {
     const SET_BY_CARGO: &[&str] = &["CARGO", "CARGO_CRATE_NAME", "CARGO_BIN_NAME"];
     const SET_BY_CARGO_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_MANIFEST_"];
     const SET_BY_DRIVER: &[&str] = &["CARGO_INCREMENTAL", "CARGO_BUILD_RUSTC_WRAPPER"];
-    // The driver sets the linker of the platform it builds for (the machine's own, by default).
-    let own_linker = (host.platform)
-        .filter(|p| p.os == Os::Linux)
-        .map(|p| p.linker_var());
+    // On Linux the driver sets every Linux platform's linker.
+    let linkers: Vec<String> = match host.platform.map(|p| p.os) {
+        Some(Os::Linux) => linux_platforms().map(|p| p.linker_var()).collect(),
+        _ => Vec::new(),
+    };
     (host.vars.keys().map(String::as_str))
         .filter(|name| name.starts_with("CARGO_") || *name == "CARGO")
         .filter(|name| !SET_BY_CARGO.contains(name) && !SET_BY_DRIVER.contains(name))
         .filter(|name| !SET_BY_CARGO_PREFIXES.iter().any(|p| name.starts_with(p)))
         .filter(|name| !is_terminal_setting(name) && *name != "CARGO_MAKEFLAGS")
-        .filter(|name| Some(*name) != own_linker.as_deref())
+        .filter(|name| !linkers.iter().any(|l| l == name))
         .collect()
 }
 
@@ -68,6 +73,7 @@ mod tests {
             ("CARGO_INCREMENTAL", "1"),
             ("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER", "gcc"),
             ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "gcc"),
+            ("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER", "gcc"),
             ("HOME", "/home/u"),
         ]);
         assert_eq!(
@@ -75,8 +81,8 @@ mod tests {
             [
                 "CARGO_HOME",
                 "CARGO_REGISTRIES_MINE_TOKEN",
-                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-                "CARGO_TARGET_DIR"
+                "CARGO_TARGET_DIR",
+                "CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER"
             ]
         );
     }

@@ -229,6 +229,13 @@ mod tests {
                     "{name}"
                 );
                 assert_eq!(
+                    env(cmd, "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"),
+                    Some(Some(
+                        "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-aarch64-linux-gnu.2.17"
+                    )),
+                    "{name}"
+                );
+                assert_eq!(
                     env(cmd, "CARGO_INCREMENTAL"),
                     cache.wrapper.as_ref().map(|_| Some("0")),
                     "{name}"
@@ -387,9 +394,12 @@ mod tests {
                 )),
                 "{name}"
             );
+            // Every Linux linker, so host units are the same in an x86_64 build.
             assert_eq!(
                 env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
-                None,
+                Some(Some(
+                    "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-x86_64-linux-gnu.2.17"
+                )),
                 "{name}"
             );
             assert!(
