@@ -188,10 +188,16 @@ fn warm_caches_requires_the_cache_by_default() {
 #[test]
 fn doctor_shows_the_decision() {
     let t = Typed::new("doctor");
-    let foreign_linker = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER";
+    // The driver sets the linker of every platform it ships, not of others.
+    let foreign_linker = "CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER";
+    let shipped_linker = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER";
     let run = t.cargo_xtask(
         &["doctor", "--json"],
-        &[("CARGO_TERM_COLOR", "always"), (foreign_linker, "gcc")],
+        &[
+            ("CARGO_TERM_COLOR", "always"),
+            (foreign_linker, "gcc"),
+            (shipped_linker, "gcc"),
+        ],
     );
     assert!(run.ok, "{}", run.stderr);
     let json: Value =
@@ -214,6 +220,7 @@ fn doctor_shows_the_decision() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert!(keys.contains(&foreign_linker), "{keys:?}");
+    assert!(!keys.contains(&shipped_linker), "{keys:?}");
     assert!(
         !keys.iter().any(|k| k.starts_with("CARGO_TERM_")
             || k.starts_with("CARGO_PKG_")

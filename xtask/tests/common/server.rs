@@ -16,10 +16,16 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn spawn(program: PathBuf, args: &[&str], port: u16) -> Server {
-        let child = Command::new(&program)
+    /// `unsigned`: moto's count of requests before it checks credentials (none: the caller's setting
+    /// is dropped, and moto never checks).
+    fn spawn(program: PathBuf, args: &[&str], port: u16, unsigned: Option<u32>) -> Server {
+        let mut cmd = Command::new(&program);
+        match unsigned {
+            Some(n) => cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string()),
+            None => cmd.env_remove("INITIAL_NO_AUTH_ACTION_COUNT"),
+        };
+        let child = cmd
             .args(args)
-            .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -43,7 +49,7 @@ impl Server {
             "--appendonly",
             "no",
         ];
-        Server::spawn(super::tool("redis-server"), &args, port)
+        Server::spawn(super::tool("redis-server"), &args, port, None)
     }
 
     /// moto's S3-compatible server with one bucket, `sccache`. It accepts any credentials.
@@ -55,16 +61,8 @@ impl Server {
     /// keys of users made through its IAM API are valid, and ours is not.
     pub fn s3_checking_credentials_after(unsigned: u32) -> Server {
         let port = free_port();
-        let program = super::tool("moto_server");
-        let child = Command::new(&program)
-            .args(["-p", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", unsigned.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
-        let mut server = Server { child, port };
-        server.wait_until_listening();
+        let args = ["-p", &port.to_string()];
+        let server = Server::spawn(super::tool("moto_server"), &args, port, Some(unsigned));
         assert_eq!(server.http("PUT", "/sccache"), 200, "creating the bucket");
         server
     }
@@ -85,7 +83,7 @@ impl Server {
         )
         .unwrap();
         let config = config.display().to_string();
-        Server::spawn(super::tool("wsgidav"), &["-c", &config], port)
+        Server::spawn(super::tool("wsgidav"), &["-c", &config], port, None)
     }
 
     /// The status of a bodiless request to the server.
