@@ -92,7 +92,7 @@ impl Executor {
         if self.github {
             println!("::endgroup::");
         }
-        if matches!(&step.action, Action::Run(cmd) if cmd.compiles) {
+        if step.compile_cmd().is_some() {
             self.compile_time += start.elapsed();
         }
         let secs = start.elapsed().as_secs_f64();

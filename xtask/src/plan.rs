@@ -154,6 +154,14 @@ impl Step {
             action,
         }
     }
+
+    /// The step's command, if it compiles Rust through the cache wrapper.
+    pub fn compile_cmd(&self) -> Option<&Cmd> {
+        match &self.action {
+            Action::Run(cmd) if cmd.compiles => Some(cmd),
+            _ => None,
+        }
+    }
 }
 
 /// A command as `--dry-run` shows it: environment (secrets masked), program and arguments, expectation.

@@ -242,7 +242,7 @@ impl ExtraVenv {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             ExtraVenv::TestServers => "test servers",
             ExtraVenv::Lint => "workflow linters",

@@ -231,14 +231,10 @@ impl Container {
     pub fn plan(&self, steps: Vec<Step>, host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
         let mut out = Vec::new();
         for step in steps {
-            let Action::Run(cmd) = &step.action else {
+            let Some(cmd) = step.compile_cmd() else {
                 out.push(step);
                 continue;
             };
-            if !cmd.compiles {
-                out.push(step);
-                continue;
-            }
             if !out.iter().any(|s: &Step| s.name == FETCH_STEP) {
                 out.push(
                     Cmd::new(host.cargo(), &host.root)

@@ -35,30 +35,26 @@ fn is_terminal_setting(name: &str) -> bool {
     name.starts_with("CARGO_TERM_")
 }
 
-/// The caller's `CARGO_*` variables that reach every compile step and so every sccache key: not set
-/// anew by cargo for each crate, not set or dropped by the driver, not skipped by sccache. Two machines
-/// share cache entries only where these agree (doctor shows them).
-pub fn key_variables(host: &HostEnv) -> Vec<&str> {
-    const SET_BY_CARGO: &[&str] = &["CARGO", "CARGO_CRATE_NAME", "CARGO_BIN_NAME"];
+/// The caller's `CARGO_*` variables that reach a compile step whose environment is `step_env`, and so
+/// every sccache key: not set anew by cargo for each crate, not set or dropped by the step, not skipped
+/// by sccache (`CARGO_MAKEFLAGS`). Two machines share cache entries only where these agree (doctor
+/// shows them).
+pub fn key_variables<'a>(host: &'a HostEnv, step_env: &EnvDelta) -> Vec<&'a str> {
+    const SET_BY_CARGO: &[&str] = &["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_MAKEFLAGS"];
     const SET_BY_CARGO_PREFIXES: &[&str] = &["CARGO_PKG_", "CARGO_MANIFEST_"];
-    const SET_BY_DRIVER: &[&str] = &["CARGO_INCREMENTAL", "CARGO_BUILD_RUSTC_WRAPPER"];
-    // On Linux the driver sets every Linux platform's linker.
-    let linkers: Vec<String> = match host.platform.map(|p| p.os) {
-        Some(Os::Linux) => linux_platforms().map(|p| p.linker_var()).collect(),
-        _ => Vec::new(),
-    };
     (host.vars.keys().map(String::as_str))
-        .filter(|name| name.starts_with("CARGO_") || *name == "CARGO")
-        .filter(|name| !SET_BY_CARGO.contains(name) && !SET_BY_DRIVER.contains(name))
+        .filter(|name| name.starts_with("CARGO_") && !SET_BY_CARGO.contains(name))
         .filter(|name| !SET_BY_CARGO_PREFIXES.iter().any(|p| name.starts_with(p)))
-        .filter(|name| !is_terminal_setting(name) && *name != "CARGO_MAKEFLAGS")
-        .filter(|name| !linkers.iter().any(|l| l == name))
+        .filter(|name| step_env.get(name).is_none())
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::{Backend, CacheSetup};
+    use crate::jobs::BuildJob;
+    use crate::plan::Step;
 
     #[test]
     fn only_the_callers_own_cargo_variables_are_listed() {
@@ -76,8 +72,16 @@ mod tests {
             ("CARGO_TARGET_RISCV64GC_UNKNOWN_LINUX_GNU_LINKER", "gcc"),
             ("HOME", "/home/u"),
         ]);
+        let cache = CacheSetup::fixture(
+            Some("/t/venv/bin/sccache"),
+            Backend::Local {
+                dir: "/home/u/.cache/sccache".into(),
+            },
+        );
+        let steps = BuildJob::Runtime.plan(&host, &cache, host.platform.unwrap());
+        let cmd = steps.iter().find_map(Step::compile_cmd).unwrap();
         assert_eq!(
-            key_variables(&host),
+            key_variables(&host, &cmd.env),
             [
                 "CARGO_HOME",
                 "CARGO_REGISTRIES_MINE_TOKEN",

