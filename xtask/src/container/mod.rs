@@ -342,7 +342,12 @@ mod tests {
             .compile_env(&linked(cache))
     }
 
-    /// The cache decision's environment and the one linker, as every job's compile step has them.
+    /// `build` as the pipeline runs it in the container `c`.
+    fn wrapped_build(c: Container, host: &HostEnv, cache: &CacheSetup) -> Cmd {
+        c.wrap(&build(host, cache), "xtask-1-0", host, cache)
+    }
+
+    /// The cache decision's environment and a linker, as a job's compile step has them.
     fn linked(cache: &CacheSetup) -> crate::env_delta::EnvDelta {
         let mut env = cache.env.clone();
         env.set(
@@ -370,12 +375,7 @@ mod tests {
     fn everything_is_mounted_at_its_host_path() {
         let host = host();
         let cache = local();
-        let cmd = container(Engine::Podman, 0, true).wrap(
-            &build(&host, &cache),
-            "xtask-1-0",
-            &host,
-            &cache,
-        );
+        let cmd = wrapped_build(container(Engine::Podman, 0, true), &host, &cache);
         assert_eq!(
             volumes(&cmd),
             [
@@ -420,12 +420,7 @@ mod tests {
             ),
         ];
         for (cache, sccache_mounted, dir_mounted) in cases {
-            let cmd = container(Engine::Docker, 1000, true).wrap(
-                &build(&host, &cache),
-                "xtask-1-0",
-                &host,
-                &cache,
-            );
+            let cmd = wrapped_build(container(Engine::Docker, 1000, true), &host, &cache);
             let v = volumes(&cmd);
             assert_eq!(
                 v.iter().any(|m| m.starts_with(SCCACHE_OUTSIDE_TOOLS)),
@@ -453,12 +448,7 @@ mod tests {
                 health: None,
             },
         );
-        let cmd = container(Engine::Podman, 0, true).wrap(
-            &build(&host, &cache),
-            "xtask-1-0",
-            &host,
-            &cache,
-        );
+        let cmd = wrapped_build(container(Engine::Podman, 0, true), &host, &cache);
         let line = cmd.args.join(" ");
         for secret in ["hunter2", "tok-123", "aws-456"] {
             assert!(!line.contains(secret), "{secret} in {line}");
@@ -516,12 +506,7 @@ mod tests {
                 Some(SCCACHE_OUTSIDE_TOOLS),
                 Backend::Remote { kind, health: None },
             );
-            let cmd = container(Engine::Podman, 0, true).wrap(
-                &build(&host, &cache),
-                "xtask-1-0",
-                &host,
-                &cache,
-            );
+            let cmd = wrapped_build(container(Engine::Podman, 0, true), &host, &cache);
             let envs = envs(&cmd);
             assert_eq!(
                 envs.contains(&"AWS_SECRET_ACCESS_KEY"),
@@ -537,12 +522,7 @@ mod tests {
         let host = host();
         let cache = local();
         // A local (fallen-back) build unsets the remote backend's variables.
-        let cmd = container(Engine::Podman, 0, true).wrap(
-            &build(&host, &cache),
-            "xtask-1-0",
-            &host,
-            &cache,
-        );
+        let cmd = wrapped_build(container(Engine::Podman, 0, true), &host, &cache);
         assert!(
             !envs(&cmd).contains(&"SCCACHE_REDIS_ENDPOINT"),
             "{:?}",
@@ -561,12 +541,7 @@ mod tests {
             (Engine::Podman, 1000, "--userns=keep-id"),
         ];
         for (engine, uid, want) in cases {
-            let cmd = container(engine, uid, true).wrap(
-                &build(&host, &cache),
-                "xtask-1-0",
-                &host,
-                &cache,
-            );
+            let cmd = wrapped_build(container(engine, uid, true), &host, &cache);
             assert!(
                 cmd.args.contains(&want.to_string()),
                 "{engine:?} {uid}: {:?}",
@@ -599,12 +574,7 @@ mod tests {
             (remote, "--network=host", Some("SCCACHE_SERVER_PORT=4227")),
         ];
         for (cache, network, port) in cases {
-            let cmd = container(Engine::Podman, 0, true).wrap(
-                &build(&host, &cache),
-                "xtask-1-0",
-                &host,
-                &cache,
-            );
+            let cmd = wrapped_build(container(Engine::Podman, 0, true), &host, &cache);
             assert!(cmd.args.contains(&network.to_string()), "{:?}", cmd.args);
             assert_eq!(
                 envs(&cmd)
@@ -619,12 +589,7 @@ mod tests {
     fn image_toolchain_uses_the_images_cargo() {
         let host = host();
         let cache = local();
-        let cmd = container(Engine::Docker, 1000, false).wrap(
-            &build(&host, &cache),
-            "xtask-1-0",
-            &host,
-            &cache,
-        );
+        let cmd = wrapped_build(container(Engine::Docker, 1000, false), &host, &cache);
         assert!(
             !volumes(&cmd).iter().any(|v| v.contains(".rustup")),
             "{:?}",

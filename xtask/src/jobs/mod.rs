@@ -163,6 +163,22 @@ mod tests {
         steps.iter().filter_map(Step::compile_cmd).collect()
     }
 
+    /// Every Linux compile step sets every Linux platform's linker, whichever it builds for: then host
+    /// units are the same in x86_64 and aarch64 builds.
+    fn assert_every_linux_linker(cmd: &Cmd, name: &str) {
+        for (var, zig) in [
+            ("X86_64", "x86_64-linux-gnu.2.17"),
+            ("AARCH64", "aarch64-linux-gnu.2.17"),
+        ] {
+            let linker = format!("/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-{zig}");
+            assert_eq!(
+                env(cmd, &format!("CARGO_TARGET_{var}_UNKNOWN_LINUX_GNU_LINKER")),
+                Some(Some(linker.as_str())),
+                "{name}"
+            );
+        }
+    }
+
     fn env<'a>(cmd: &'a Cmd, name: &str) -> Option<Option<&'a str>> {
         cmd.env.get(name)
     }
@@ -215,20 +231,7 @@ mod tests {
                     Some(Some(wrapper.as_str())),
                     "{name}"
                 );
-                assert_eq!(
-                    env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
-                    Some(Some(
-                        "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-x86_64-linux-gnu.2.17"
-                    )),
-                    "{name}"
-                );
-                assert_eq!(
-                    env(cmd, "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"),
-                    Some(Some(
-                        "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-aarch64-linux-gnu.2.17"
-                    )),
-                    "{name}"
-                );
+                assert_every_linux_linker(cmd, name);
                 assert_eq!(
                     env(cmd, "CARGO_INCREMENTAL"),
                     cache.wrapper.as_ref().map(|_| Some("0")),
@@ -381,21 +384,7 @@ mod tests {
                 .find(|w| w[0] == "--target")
                 .map(|w| w[1].as_str());
             assert_eq!(target, Some(AARCH64), "{name}");
-            assert_eq!(
-                env(cmd, "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"),
-                Some(Some(
-                    "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-aarch64-linux-gnu.2.17"
-                )),
-                "{name}"
-            );
-            // Every Linux linker, so host units are the same in an x86_64 build.
-            assert_eq!(
-                env(cmd, "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"),
-                Some(Some(
-                    "/home/u/.cache/boxspec-xtask/tools/bin/zig-cc-x86_64-linux-gnu.2.17"
-                )),
-                "{name}"
-            );
+            assert_every_linux_linker(cmd, name);
             assert!(
                 steps.iter().any(|s| matches!(&s.action,
                     Action::CheckElf { path, machine: 183, max_glibc_minor: 17 } if path == &host.root.join(checked))),
