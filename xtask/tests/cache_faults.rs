@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -134,9 +134,14 @@ impl Drop for Drill {
     }
 }
 
-/// Starts the drill's build, injects `fault` 2.5 s in, and waits for the build.
+/// Starts the drill's build, injects `fault` while its build script sleeps and no compile is in flight,
+/// and waits for the build. A fixed delay raced on a busy machine: a server killed while it answers a
+/// compile can fail that compile, which is not the fault a drill means.
 fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
-    drill.set("FIXTURE_SLEEP_MS", "6000");
+    let sleeping = drill.dir.join("build-script-sleeping");
+    drill
+        .set("FIXTURE_SLEEP_MS", "6000")
+        .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
     let start = Instant::now();
     let child = drill
         .command(&[])
@@ -144,9 +149,26 @@ fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(2500));
+    // The build script runs once its own compile is done; the other library compiles beside it.
+    let dep_built = || files_named(&drill.dir.join("target"), "libfixture_dep-", ".rlib") > 0;
+    let child = wait_for(child, start, || sleeping.exists() && dep_built());
+    // The rlib is written just before sccache answers the client.
+    thread::sleep(Duration::from_millis(300));
     fault();
     Run::finish(child.wait_with_output().unwrap(), start)
+}
+
+/// Waits until `ready`, failing with the build's output if the build ends first or takes a minute.
+fn wait_for(mut child: Child, start: Instant, ready: impl Fn() -> bool) -> Child {
+    while !ready() {
+        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
+            child.kill().ok();
+            let run = Run::finish(child.wait_with_output().unwrap(), start);
+            panic!("the build never got there\n{}", run.stderr);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 /// The outcome every dead or frozen backend must have: a successful build, one notice, sccache stopped,
@@ -189,6 +211,10 @@ fn backends_failing_mid_build_are_survived() {
         (
             "sccache restarted",
             a_server_restarted_mid_build_is_reported_as_such,
+        ),
+        (
+            "sccache killed answering",
+            a_server_killed_while_it_answers_is_survived,
         ),
         ("read only", a_read_only_build_uses_hits_and_writes_nothing),
     ]);
@@ -584,21 +610,9 @@ fn secrets_never_appear_in_output_or_dry_run() {
 fn a_server_restarted_mid_build_is_reported_as_such() {
     let mut drill = Drill::new("restarted");
     let port = drill.port.to_string();
-    // The server is the process started with SCCACHE_START_SERVER=1 for this drill's port.
-    let kill_server = format!(
-        "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' <$e 2>/dev/null | grep -qx SCCACHE_START_SERVER=1 \\
-         && tr '\\0' '\\n' <$e | grep -qx SCCACHE_SERVER_PORT={port} && kill -KILL ${{e//[^0-9]/}}; done; true"
-    );
-    let run = fault_mid_build(&mut drill, || {
-        let killed = Command::new("bash")
-            .args(["-c", &kill_server])
-            .stderr(Stdio::null()) // processes that exit while the loop reads /proc
-            .status()
-            .unwrap();
-        assert!(killed.success());
-    });
-    let report = drill.report();
+    let run = fault_mid_build(&mut drill, || drill_kill_server(&port));
     assert!(run.ok, "{}", run.stderr);
+    let report = drill.report();
     assert_eq!(
         report["mode"], "auto (sccache server restarted mid-build)",
         "{report}"
@@ -606,17 +620,78 @@ fn a_server_restarted_mid_build_is_reported_as_such() {
     assert_eq!(report["hits"], 0, "{report}");
 }
 
+/// sccache compiles locally when its server dies during a compile, but fails the request when it dies
+/// before answering it (while it inspects a compiler it has not seen): the driver sees its server gone
+/// and retries the step uncached. A rustc wrapper that is slow the first time the server asks holds the
+/// server in that window.
+fn a_server_killed_while_it_answers_is_survived() {
+    let mut drill = Drill::new("killed-answering");
+    let asked = drill.dir.join("server-asked");
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .unwrap();
+    let rustc = Path::new(String::from_utf8(sysroot.stdout).unwrap().trim()).join("bin/rustc");
+    let slow_rustc = drill.fake_wrapper(
+        "rustc",
+        &format!(
+            "[ \"$(cat /proc/$PPID/comm)\" = sccache ] && mkdir {asked:?} 2>/dev/null && sleep 5\nexec {rustc:?} \"$@\""
+        ),
+    );
+    drill.set("RUSTC", slow_rustc);
+    let start = Instant::now();
+    let child = drill
+        .command(&[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = wait_for(child, start, || asked.exists());
+    drill_kill_server(&drill.port.to_string());
+    let run = Run::finish(child.wait_with_output().unwrap(), start);
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice("the sccache server died during `");
+    let report = drill.report();
+    assert_eq!(
+        report["mode"], "auto (sccache server died mid-build)",
+        "{report}"
+    );
+}
+
+/// Kills the sccache server of a drill's port: the process started with SCCACHE_START_SERVER=1 for it.
+fn drill_kill_server(port: &str) {
+    let kill_server = format!(
+        "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' <$e 2>/dev/null | grep -qx SCCACHE_START_SERVER=1 \\
+         && tr '\\0' '\\n' <$e | grep -qx SCCACHE_SERVER_PORT={port} && kill -KILL ${{e//[^0-9]/}}; done; true"
+    );
+    let killed = Command::new("bash")
+        .args(["-c", &kill_server])
+        .stderr(Stdio::null()) // processes that exit while the loop reads /proc
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
 // ---- shared backends: S3 (moto) and WebDAV (wsgidav), real servers ----
 
 /// Files under `dir`, recursively.
 fn files_under(dir: &Path) -> usize {
+    files_named(dir, "", "")
+}
+
+/// Files under `dir`, recursively, whose names start with `prefix` and end with `suffix`.
+fn files_named(dir: &Path, prefix: &str, suffix: &str) -> usize {
     fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| match e.file_type().unwrap().is_dir() {
-            true => files_under(&e.path()),
-            false => 1,
+            true => files_named(&e.path(), prefix, suffix),
+            false => {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                (name.starts_with(prefix) && name.ends_with(suffix)) as usize
+            }
         })
         .sum()
 }

@@ -103,11 +103,16 @@ impl CacheSetup {
         server::read_stats(self.wrapper.as_ref()?, &self.env)
     }
 
+    /// The processes of the host's sccache server.
+    pub fn server_pids(&self) -> Vec<u32> {
+        server::server_pids(&self.port)
+    }
+
     /// The server's counters with its process ids: a job's counters are only its own when the same
     /// server answered before and after it.
     pub fn server_snapshot(&self) -> Option<(Stats, Vec<u32>)> {
         let stats = self.stats()?;
-        Some((stats, server::server_pids(&self.port)))
+        Some((stats, self.server_pids()))
     }
 
     /// A watch for compile steps served by the sccache server on `port`, when the backend is remote and

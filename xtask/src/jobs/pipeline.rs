@@ -48,7 +48,7 @@ pub fn run(
         cache: &cache,
         container: container.as_ref(),
         host,
-        backend_died: false,
+        cache_lost: None,
     };
     let mut reports = Vec::new();
     for ((job, platform), steps) in plans(jobs, host, &cache, container.as_ref()) {
@@ -82,7 +82,16 @@ struct Execution<'a> {
     cache: &'a CacheSetup,
     container: Option<&'a Container>,
     host: &'a HostEnv,
-    backend_died: bool,
+    /// Set once the cache broke mid-run: every later compile step runs uncached.
+    cache_lost: Option<CacheLost>,
+}
+
+#[derive(Clone, Copy)]
+enum CacheLost {
+    /// The watch stopped a step: the remote backend died, froze or failed every transfer.
+    BackendDied,
+    /// The sccache server died while it served a compile, which failed with it.
+    ServerDied,
 }
 
 impl Execution<'_> {
@@ -103,7 +112,7 @@ impl Execution<'_> {
         let (stats, restarted) = match self.container {
             Some(_) => (container::take_stats(self.host), false),
             // After the backend died the counters are gone with the server it killed.
-            None if self.backend_died => (None, false),
+            None if self.cache_lost.is_some() => (None, false),
             None => match before.zip(self.cache.server_snapshot()) {
                 Some(((_, before), (_, after))) if before != after => (None, true),
                 Some(((before, _), (after, _))) => (Some(after.since(before)), false),
@@ -151,38 +160,67 @@ impl Execution<'_> {
     }
 
     fn step(&mut self, step: &Step) -> Result<()> {
-        if self.backend_died {
+        if self.cache_lost.is_some() {
             return self.run(&uncached(step), None).map(drop);
+        }
+        let Some((lost, notice)) = self.run_cached(step)? else {
+            return Ok(());
+        };
+        self.cache_lost = Some(lost);
+        self.exec.notice(&notice);
+        let retry = Step::new(
+            format!("{} (uncached retry)", step.name),
+            uncached(step).action,
+        );
+        if let Ran::Stopped = self.run(&retry, None)? {
+            bail!("step `{}` stopped without a watch", retry.name);
+        }
+        Ok(())
+    }
+
+    /// Runs a step with the cache; for a compile step the cache broke under, says how (the step is then
+    /// retried uncached).
+    fn run_cached(&mut self, step: &Step) -> Result<Option<(CacheLost, String)>> {
+        if step.compile_cmd().is_none() {
+            return self.run(step, None).map(|_| None);
         }
         // The watch guards the sccache server of a compile step: the host's, or the container's own.
         let port = match self.container {
             Some(_) => container::server_port(self.cache).to_string(),
             None => self.cache.port.clone(),
         };
-        let watch = (step.compile_cmd()).and_then(|_| self.cache.watch(&port));
+        // sccache fails the compile its server dies under; a real compile error leaves the server be.
+        let server = (self.container.is_none() && self.cache.wrapper.is_some())
+            .then(|| self.cache.server_pids())
+            .filter(|pids| !pids.is_empty());
         let mut what = "stopped answering";
-        let ran = match watch {
+        let ran = match self.cache.watch(&port) {
             Some(mut watch) => {
                 let mut still_fine = || watch.check().map_err(|w| what = w).is_ok();
-                self.run(step, Some(&mut still_fine))?
+                self.run(step, Some(&mut still_fine))
             }
-            None => self.run(step, None)?,
+            None => self.run(step, None),
         };
-        if let Ran::Stopped = ran {
-            self.backend_died = true;
-            self.exec.notice(&format!(
-                "the {} cache backend {what} during the build; stopping sccache and finishing uncached",
-                self.cache.backend.kind()
-            ));
-            let retry = Step::new(
-                format!("{} (uncached retry)", step.name),
-                uncached(step).action,
-            );
-            if let Ran::Stopped = self.run(&retry, None)? {
-                bail!("step `{}` stopped without a watch", retry.name);
+        match ran {
+            Ok(Ran::Done) => Ok(None),
+            Ok(Ran::Stopped) => Ok(Some((
+                CacheLost::BackendDied,
+                format!(
+                    "the {} cache backend {what} during the build; stopping sccache and finishing uncached",
+                    self.cache.backend.kind()
+                ),
+            ))),
+            Err(_) if server.is_some_and(|before| before != self.cache.server_pids()) => {
+                Ok(Some((
+                    CacheLost::ServerDied,
+                    format!(
+                        "the sccache server died during `{}`; finishing uncached",
+                        step.name
+                    ),
+                )))
             }
+            Err(err) => Err(err),
         }
-        Ok(())
     }
 
     /// Runs a step; with a container, a compile step runs in it.
@@ -205,8 +243,11 @@ impl Execution<'_> {
 
     fn mode_label(&self, has_stats: bool) -> String {
         let mode = self.cache.mode.as_str();
-        if self.backend_died {
-            format!("{mode} (backend died mid-build)")
+        if let Some(lost) = self.cache_lost {
+            match lost {
+                CacheLost::BackendDied => format!("{mode} (backend died mid-build)"),
+                CacheLost::ServerDied => format!("{mode} (sccache server died mid-build)"),
+            }
         } else if self.container.is_some() && self.cache.wrapper.is_some() && !has_stats {
             format!("{mode} (sccache did not run in the container)")
         } else {
