@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir, tools_installed,
+    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir,
+    tools_installed, wait_for,
 };
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
@@ -156,19 +157,6 @@ fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
     thread::sleep(Duration::from_millis(300));
     fault();
     Run::finish(child.wait_with_output().unwrap(), start)
-}
-
-/// Waits until `ready`, failing with the build's output if the build ends first or takes a minute.
-fn wait_for(mut child: Child, start: Instant, ready: impl Fn() -> bool) -> Child {
-    while !ready() {
-        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
-            child.kill().ok();
-            let run = Run::finish(child.wait_with_output().unwrap(), start);
-            panic!("the build never got there\n{}", run.stderr);
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    child
 }
 
 /// The outcome every dead or frozen backend must have: a successful build, one notice, sccache stopped,

@@ -16,7 +16,7 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed,
+    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed, wait_for,
 };
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
@@ -497,7 +497,14 @@ fn a_backend_frozen_mid_build_in_the_container_finishes_uncached() {
     // The build script sleeps, inside the container too: cargo passes its [env] to build scripts.
     let config = manifest.parent().unwrap().join(".cargo/config.toml");
     fs::create_dir_all(config.parent().unwrap()).unwrap();
-    fs::write(&config, "[env]\nFIXTURE_SLEEP_MS = \"8000\"\n").unwrap();
+    // It says when it sleeps in a file of the mounted crate: Redis freezes then, not at a fixed time that
+    // a slow container start could still be in the cache decision at.
+    fs::write(
+        &config,
+        "[env]\nFIXTURE_SLEEP_MS = \"8000\"\nFIXTURE_SLEEP_MARKER = { value = \"sleeping\", relative = true }\n",
+    )
+    .unwrap();
+    let sleeping = manifest.parent().unwrap().join("sleeping");
     let manifest = manifest.display().to_string();
     let args = check_cache_in_podman(&manifest, &image);
     let endpoint = redis.redis_url();
@@ -508,7 +515,7 @@ fn a_backend_frozen_mid_build_in_the_container_finishes_uncached() {
         .spawn()
         .unwrap();
     let driver = child.id();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    let child = wait_for(child, start, || sleeping.exists());
     redis.freeze();
     let run = Run::finish(child.wait_with_output().unwrap(), start);
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);

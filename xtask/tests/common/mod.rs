@@ -4,9 +4,10 @@
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 #[path = "../../src/caller_env.rs"]
 mod caller_env;
@@ -115,4 +116,17 @@ pub fn free_port() -> u16 {
 /// Install the pinned tools (and the test servers) before a test needs them.
 pub fn tools_installed() {
     tool("dir");
+}
+
+/// Waits until `ready`, failing with the build's output if the build ends first or takes a minute.
+pub fn wait_for(mut child: Child, start: Instant, ready: impl Fn() -> bool) -> Child {
+    while !ready() {
+        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
+            child.kill().ok();
+            let run = Run::finish(child.wait_with_output().unwrap(), start);
+            panic!("the build never got there\n{}", run.stderr);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
