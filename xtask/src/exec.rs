@@ -100,11 +100,7 @@ impl Executor {
             Ok(Ran::Done) => println!("<== {} ({secs:.1}s)", step.name),
             Ok(Ran::Stopped) => println!("<== {} stopped ({secs:.1}s)", step.name),
             Err(err) => {
-                let err = err.context(format!("step `{}` failed after {secs:.1}s", step.name));
-                if self.github {
-                    println!("::error::{}", self.mask(&format!("{err:#}")));
-                }
-                return Err(err);
+                return Err(err.context(format!("step `{}` failed after {secs:.1}s", step.name)));
             }
         }
         result

@@ -25,10 +25,16 @@ fn main() -> ExitCode {
     // clap exits with 2 on usage errors (and 0 for --help).
     let flags = flags::Xtask::parse();
     let host = host::HostEnv::probe(&project_root());
+    let (github, secrets) = (host.github_actions(), secrets::secret_values(&host.vars));
     match jobs::run(flags.job, flags.global, host) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Annotated here, once: a step that failed and was retried uncached is no error.
+            let text = secrets::mask_text(&format!("{err:#}"), &secrets);
+            if github {
+                println!("::error::{text}");
+            }
+            eprintln!("error: {text}");
             match err.is::<flags::UsageError>() {
                 true => ExitCode::from(2),
                 false => ExitCode::FAILURE,

@@ -553,6 +553,16 @@ fn secrets_never_appear_in_output_or_dry_run() {
         "rustc's message with the token masked where the value was: {}",
         run.stderr
     );
+    // On GitHub the failure is annotated once, masked.
+    let annotations: Vec<&str> = (run.stdout.lines())
+        .filter(|l| l.starts_with("::error::"))
+        .collect();
+    assert!(
+        annotations.len() == 1
+            && annotations[0].starts_with("::error::step `cargo build (check-cache)` failed after"),
+        "{}",
+        run.stdout
+    );
     // On GitHub the notice is a warning, and the secrets were registered for masking first.
     assert!(
         run.stdout
