@@ -15,7 +15,7 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir,
+    Run, copy_dir, finish_within, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir,
     tools_installed, wait_for,
 };
 
@@ -156,7 +156,7 @@ fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
     // The rlib is written just before sccache answers the client.
     thread::sleep(Duration::from_millis(300));
     fault();
-    Run::finish(child.wait_with_output().unwrap(), start)
+    finish_within(child, start, Duration::from_secs(120))
 }
 
 /// The outcome every dead or frozen backend must have: a successful build, one notice, sccache stopped,
@@ -203,6 +203,10 @@ fn backends_failing_mid_build_are_survived() {
         (
             "sccache killed answering",
             a_server_killed_while_it_answers_is_survived,
+        ),
+        (
+            "sccache frozen",
+            a_frozen_server_is_stopped_and_the_build_finishes_uncached,
         ),
         ("read only", a_read_only_build_uses_hits_and_writes_nothing),
     ]);
@@ -646,28 +650,52 @@ fn a_server_killed_while_it_answers_is_survived() {
         .unwrap();
     let child = wait_for(child, start, || asked.exists());
     drill_kill_server(&drill.port.to_string());
-    let run = Run::finish(child.wait_with_output().unwrap(), start);
+    let run = finish_within(child, start, Duration::from_secs(120));
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("the sccache server died during `");
     let report = drill.report();
     assert_eq!(
-        report["mode"], "auto (sccache server died mid-build)",
+        report["mode"], "auto (sccache server failed mid-build)",
         "{report}"
     );
 }
 
-/// Kills the sccache server of a drill's port: the process started with SCCACHE_START_SERVER=1 for it.
-fn drill_kill_server(port: &str) {
-    let kill_server = format!(
+/// Sends `signal` to the sccache server of a drill's port: the process started with
+/// SCCACHE_START_SERVER=1 for it.
+fn signal_drill_server(port: &str, signal: &str) {
+    let script = format!(
         "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' <$e 2>/dev/null | grep -qx SCCACHE_START_SERVER=1 \\
-         && tr '\\0' '\\n' <$e | grep -qx SCCACHE_SERVER_PORT={port} && kill -KILL ${{e//[^0-9]/}}; done; true"
+         && tr '\\0' '\\n' <$e | grep -qx SCCACHE_SERVER_PORT={port} && kill -{signal} ${{e//[^0-9]/}}; done; true"
     );
-    let killed = Command::new("bash")
-        .args(["-c", &kill_server])
+    let sent = Command::new("bash")
+        .args(["-c", &script])
         .stderr(Stdio::null()) // processes that exit while the loop reads /proc
         .status()
         .unwrap();
-    assert!(killed.success());
+    assert!(sent.success());
+}
+
+fn drill_kill_server(port: &str) {
+    signal_drill_server(port, "KILL");
+}
+
+/// A frozen sccache server (a deadlock, a stopped process) accepts every compile and never answers:
+/// sccache alone waits forever. The watch asks it too, and stops it.
+fn a_frozen_server_is_stopped_and_the_build_finishes_uncached() {
+    let mut drill = Drill::new("server-frozen");
+    let port = drill.port.to_string();
+    let run = fault_mid_build(&mut drill, || signal_drill_server(&port, "STOP"));
+    // Not left stopped if the driver did not kill it: the drill's cleanup asks it to stop.
+    signal_drill_server(&port, "CONT");
+    assert!(run.ok, "{}", run.stderr);
+    run.assert_one_notice(
+        "the sccache server stopped answering during the build; stopping it and finishing uncached",
+    );
+    assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
+    assert_eq!(
+        drill.report()["mode"],
+        "auto (sccache server failed mid-build)"
+    );
 }
 
 // ---- shared backends: S3 (moto) and WebDAV (wsgidav), real servers ----

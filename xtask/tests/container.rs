@@ -9,14 +9,15 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed, wait_for,
+    Run, copy_dir, finish_within, fixture, free_port, pinned_sccache, scrub_caller_env,
+    tools_installed, wait_for,
 };
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
@@ -517,7 +518,7 @@ fn a_backend_frozen_mid_build_in_the_container_finishes_uncached() {
     let driver = child.id();
     let child = wait_for(child, start, || sleeping.exists());
     redis.freeze();
-    let run = Run::finish(child.wait_with_output().unwrap(), start);
+    let run = finish_within(child, start, Duration::from_secs(120));
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         run.notices(),

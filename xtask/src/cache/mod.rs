@@ -115,23 +115,26 @@ impl CacheSetup {
         Some((stats, self.server_pids()))
     }
 
-    /// A watch for compile steps served by the sccache server on `port`, when the backend is remote and
-    /// can be checked.
-    pub fn watch(&self, port: &str) -> Option<server::BackendWatch> {
-        match &self.backend {
+    /// A watch for compile steps served by the sccache server on `port`, whenever sccache is on: the
+    /// server itself, and the backend when it is remote and can be checked.
+    pub fn watch(&self, port: &str) -> Option<server::CacheWatch> {
+        let wrapper = self.wrapper.clone()?;
+        let endpoint = match &self.backend {
             Backend::Remote {
                 health: Some(addr), ..
-            } => {
-                let wrapper = self.wrapper.clone()?;
-                let read_only = self.mode == CacheMode::Read;
-                let mut env = self.env.clone();
-                env.set("SCCACHE_SERVER_PORT", port);
-                let port = port.to_string();
-                let watch = server::BackendWatch::new(addr.clone(), port, wrapper, env, read_only);
-                Some(watch)
-            }
+            } => Some(addr.clone()),
             _ => None,
-        }
+        };
+        let mut env = self.env.clone();
+        env.set("SCCACHE_SERVER_PORT", port);
+        let read_only = self.mode == CacheMode::Read;
+        Some(server::CacheWatch::new(
+            endpoint,
+            port.to_string(),
+            wrapper,
+            env,
+            read_only,
+        ))
     }
 
     fn new(mode: CacheMode, port: String) -> CacheSetup {

@@ -1,5 +1,6 @@
 //! The sccache server: started and asked for stats under our deadlines, found and killed by its port, and
-//! the backend watched while a build runs (a backend that dies mid-build makes sccache hang for minutes).
+//! the server and its backend watched while a build runs (a backend that dies mid-build makes sccache hang
+//! for minutes, a frozen server for ever).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -114,11 +115,13 @@ fn is_server_on(proc_dir: &Path, port: &str) -> bool {
     vars.get(&b"SCCACHE_START_SERVER"[..]) == Some(&&b"1"[..]) && server_port == port.as_bytes()
 }
 
-/// Asked about once a second while a compile step runs against a remote backend.
-pub struct BackendWatch {
-    endpoint: Endpoint,
+/// Asked about once a second while a compile step runs with sccache.
+pub struct CacheWatch {
+    /// The remote backend, asked in its own protocol; none for local disk.
+    endpoint: Option<Endpoint>,
     port: String,
-    failures: u32,
+    backend_misses: u32,
+    server_misses: u32,
     /// How sccache's own counters are read, and what they said when the step began.
     wrapper: PathBuf,
     env: EnvDelta,
@@ -128,19 +131,35 @@ pub struct BackendWatch {
     read_only: bool,
 }
 
-impl BackendWatch {
+/// What broke the cache in the middle of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    /// Refused or no answer, twice in a row.
+    BackendStoppedAnswering,
+    /// Answers, but sccache fails its reads and writes.
+    BackendFailing,
+    /// The sccache server itself accepts and never answers (frozen, deadlocked), three times in a row:
+    /// its compiles would wait forever.
+    ServerStoppedAnswering,
+    /// The sccache server died while it answered a request, which then failed (seen by the pipeline
+    /// when a compile step fails, not by the watch).
+    ServerDied,
+}
+
+impl CacheWatch {
     pub fn new(
-        endpoint: Endpoint,
+        endpoint: Option<Endpoint>,
         port: String,
         wrapper: PathBuf,
         env: EnvDelta,
         read_only: bool,
-    ) -> BackendWatch {
+    ) -> CacheWatch {
         let before = read_stats(&wrapper, &env);
-        BackendWatch {
+        CacheWatch {
             endpoint,
             port,
-            failures: 0,
+            backend_misses: 0,
+            server_misses: 0,
             wrapper,
             env,
             before,
@@ -148,29 +167,40 @@ impl BackendWatch {
         }
     }
 
-    /// `Err(what happened)` once the backend missed two questions in a row (refused, or no answer within
-    /// the deadline: a frozen server accepts connections and never answers), or answered with errors;
-    /// then the server is already killed, so the compiles stuck on it fail fast.
-    pub fn check(&mut self) -> Result<(), &'static str> {
-        self.failures = match answers(&self.endpoint) {
-            true => 0,
-            false => self.failures + 1,
+    /// `Err(what broke)` once the backend or the server is judged broken; then the server is already
+    /// killed, so the compiles stuck on it fail fast.
+    pub fn check(&mut self) -> Result<(), Broken> {
+        if let Some(endpoint) = &self.endpoint {
+            self.backend_misses = match answers(endpoint) {
+                true => 0,
+                false => self.backend_misses + 1,
+            };
+        }
+        // Only a timeout counts: with no server, sccache answers zeros at once (and starts none).
+        let asked = run_with_deadline(&self.wrapper, &STATS_ARGS, &self.env, STATS_TIMEOUT).ok();
+        self.server_misses = match asked.as_ref().is_some_and(|out| out.code.is_none()) {
+            true => self.server_misses + 1,
+            false => 0,
         };
+        let now = asked
+            .filter(|out| out.ok())
+            .and_then(|out| Stats::parse(&out.stdout));
         // Broken while answering (credentials revoked, a bucket gone): sccache counts failed reads and
         // writes as misses and goes on, paying for every failed upload. Stopped once failures are at
         // least as many as the writes that worked in this step (a blip in a long build is not).
-        let now = read_stats(&self.wrapper, &self.env);
         self.before = self.before.or(now);
         let step = now.zip(self.before).map(|(now, before)| now.since(before));
         let failed = |s: Stats| match self.read_only {
             true => s.errors - s.write_errors,
             false => s.errors,
         };
-        let failing = step.is_some_and(|s| failed(s) > 0 && failed(s) >= s.writes);
+        let failing =
+            self.endpoint.is_some() && step.is_some_and(|s| failed(s) > 0 && failed(s) >= s.writes);
         // A backend that does not answer now is judged by the next question, not by its errors.
-        let verdict = match (self.failures, failing) {
-            (2.., _) => Err("stopped answering"),
-            (0, true) => Err("answered with errors"),
+        let verdict = match (self.backend_misses, failing, self.server_misses) {
+            (2.., _, _) => Err(Broken::BackendStoppedAnswering),
+            (0, true, _) => Err(Broken::BackendFailing),
+            (_, _, 3..) => Err(Broken::ServerStoppedAnswering),
             _ => Ok(()),
         };
         if verdict.is_err() {

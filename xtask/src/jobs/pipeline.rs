@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::build_job::BuildJob;
+use crate::cache::server::Broken;
 use crate::cache::{self, CacheSetup};
 use crate::container::{self, Container};
 use crate::exec::{Executor, Ran, Watch};
@@ -83,15 +84,7 @@ struct Execution<'a> {
     container: Option<&'a Container>,
     host: &'a HostEnv,
     /// Set once the cache broke mid-run: every later compile step runs uncached.
-    cache_lost: Option<CacheLost>,
-}
-
-#[derive(Clone, Copy)]
-enum CacheLost {
-    /// The watch stopped a step: the remote backend died, froze or failed every transfer.
-    BackendDied,
-    /// The sccache server died while it served a compile, which failed with it.
-    ServerDied,
+    cache_lost: Option<Broken>,
 }
 
 impl Execution<'_> {
@@ -163,11 +156,25 @@ impl Execution<'_> {
         if self.cache_lost.is_some() {
             return self.run(&uncached(step), None).map(drop);
         }
-        let Some((lost, notice)) = self.run_cached(step)? else {
+        let Some(broken) = self.run_cached(step)? else {
             return Ok(());
         };
-        self.cache_lost = Some(lost);
-        self.exec.notice(&notice);
+        self.cache_lost = Some(broken);
+        let kind = self.cache.backend.kind();
+        self.exec.notice(&match broken {
+            Broken::BackendStoppedAnswering | Broken::BackendFailing => format!(
+                "the {kind} cache backend {} during the build; stopping sccache and finishing uncached",
+                match broken {
+                    Broken::BackendFailing => "answered with errors",
+                    _ => "stopped answering",
+                }
+            ),
+            Broken::ServerStoppedAnswering => "the sccache server stopped answering during the build; stopping it and finishing uncached".into(),
+            Broken::ServerDied => format!(
+                "the sccache server died during `{}`; finishing uncached",
+                step.name
+            ),
+        });
         let retry = Step::new(
             format!("{} (uncached retry)", step.name),
             uncached(step).action,
@@ -178,9 +185,9 @@ impl Execution<'_> {
         Ok(())
     }
 
-    /// Runs a step with the cache; for a compile step the cache broke under, says how (the step is then
-    /// retried uncached).
-    fn run_cached(&mut self, step: &Step) -> Result<Option<(CacheLost, String)>> {
+    /// Runs a step with the cache; for a compile step the cache broke under, says what broke (the step
+    /// is then retried uncached).
+    fn run_cached(&mut self, step: &Step) -> Result<Option<Broken>> {
         if step.compile_cmd().is_none() {
             return self.run(step, None).map(|_| None);
         }
@@ -193,31 +200,21 @@ impl Execution<'_> {
         let server = (self.container.is_none() && self.cache.wrapper.is_some())
             .then(|| self.cache.server_pids())
             .filter(|pids| !pids.is_empty());
-        let mut what = "stopped answering";
+        let mut broken = None;
         let ran = match self.cache.watch(&port) {
             Some(mut watch) => {
-                let mut still_fine = || watch.check().map_err(|w| what = w).is_ok();
+                let mut still_fine = || watch.check().map_err(|b| broken = Some(b)).is_ok();
                 self.run(step, Some(&mut still_fine))
             }
             None => self.run(step, None),
         };
         match ran {
             Ok(Ran::Done) => Ok(None),
-            Ok(Ran::Stopped) => Ok(Some((
-                CacheLost::BackendDied,
-                format!(
-                    "the {} cache backend {what} during the build; stopping sccache and finishing uncached",
-                    self.cache.backend.kind()
-                ),
-            ))),
+            Ok(Ran::Stopped) => broken
+                .map(Some)
+                .context("the watch stopped a step and said no reason"),
             Err(_) if server.is_some_and(|before| before != self.cache.server_pids()) => {
-                Ok(Some((
-                    CacheLost::ServerDied,
-                    format!(
-                        "the sccache server died during `{}`; finishing uncached",
-                        step.name
-                    ),
-                )))
+                Ok(Some(Broken::ServerDied))
             }
             Err(err) => Err(err),
         }
@@ -243,10 +240,14 @@ impl Execution<'_> {
 
     fn mode_label(&self, has_stats: bool) -> String {
         let mode = self.cache.mode.as_str();
-        if let Some(lost) = self.cache_lost {
-            match lost {
-                CacheLost::BackendDied => format!("{mode} (backend died mid-build)"),
-                CacheLost::ServerDied => format!("{mode} (sccache server died mid-build)"),
+        if let Some(broken) = self.cache_lost {
+            match broken {
+                Broken::BackendStoppedAnswering | Broken::BackendFailing => {
+                    format!("{mode} (backend died mid-build)")
+                }
+                Broken::ServerStoppedAnswering | Broken::ServerDied => {
+                    format!("{mode} (sccache server failed mid-build)")
+                }
             }
         } else if self.container.is_some() && self.cache.wrapper.is_some() && !has_stats {
             format!("{mode} (sccache did not run in the container)")

@@ -1,11 +1,12 @@
 //! Helpers the integration tests share (each test crate uses some of them).
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -105,12 +106,20 @@ impl Run {
     }
 }
 
+/// A port nothing listens on, never handed out twice in this process: drills run side by side, and the
+/// kernel gives a port just released to the next bind that asks (two drills on one sccache port kill
+/// each other's server).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = (TcpListener::bind("127.0.0.1:0").unwrap())
+            .local_addr()
+            .unwrap()
+            .port();
+        if HANDED_OUT.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Install the pinned tools (and the test servers) before a test needs them.
@@ -129,4 +138,14 @@ pub fn wait_for(mut child: Child, start: Instant, ready: impl Fn() -> bool) -> C
         thread::sleep(Duration::from_millis(50));
     }
     child
+}
+
+/// The build's outcome, killed after `limit`: a build that hangs fails its test instead of holding CI.
+/// (Its output must fit the pipes' buffers, as the fixture's does.)
+pub fn finish_within(mut child: Child, start: Instant, limit: Duration) -> Run {
+    while child.try_wait().unwrap().is_none() && start.elapsed() < limit {
+        thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().ok();
+    Run::finish(child.wait_with_output().unwrap(), start)
 }
