@@ -146,6 +146,39 @@ pub enum Broken {
     ServerDied,
 }
 
+impl Broken {
+    /// The one line that says what broke, and that the build goes on uncached.
+    pub fn notice(self, backend: &str, step: &str) -> String {
+        let backend_then = |what| {
+            format!(
+                "the {backend} cache backend {what} during the build; stopping sccache and finishing uncached"
+            )
+        };
+        match self {
+            Broken::BackendStoppedAnswering => backend_then("stopped answering"),
+            Broken::BackendFailing => backend_then("answered with errors"),
+            Broken::ServerStoppedAnswering => {
+                "the sccache server stopped answering during the build; \
+                 stopping it and finishing uncached"
+                    .into()
+            }
+            Broken::ServerDied => {
+                format!("the sccache server died during `{step}`; finishing uncached")
+            }
+        }
+    }
+
+    /// What the report's mode adds.
+    pub fn report_label(self) -> &'static str {
+        match self {
+            Broken::BackendStoppedAnswering | Broken::BackendFailing => "backend died mid-build",
+            Broken::ServerStoppedAnswering | Broken::ServerDied => {
+                "sccache server failed mid-build"
+            }
+        }
+    }
+}
+
 impl CacheWatch {
     pub fn new(
         endpoint: Option<Endpoint>,

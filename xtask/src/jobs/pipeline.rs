@@ -160,21 +160,7 @@ impl Execution<'_> {
             return Ok(());
         };
         self.cache_lost = Some(broken);
-        let kind = self.cache.backend.kind();
-        self.exec.notice(&match broken {
-            Broken::BackendStoppedAnswering | Broken::BackendFailing => format!(
-                "the {kind} cache backend {} during the build; stopping sccache and finishing uncached",
-                match broken {
-                    Broken::BackendFailing => "answered with errors",
-                    _ => "stopped answering",
-                }
-            ),
-            Broken::ServerStoppedAnswering => "the sccache server stopped answering during the build; stopping it and finishing uncached".into(),
-            Broken::ServerDied => format!(
-                "the sccache server died during `{}`; finishing uncached",
-                step.name
-            ),
-        });
+        (self.exec).notice(&broken.notice(self.cache.backend.kind(), &step.name));
         let retry = Step::new(
             format!("{} (uncached retry)", step.name),
             uncached(step).action,
@@ -241,14 +227,7 @@ impl Execution<'_> {
     fn mode_label(&self, has_stats: bool) -> String {
         let mode = self.cache.mode.as_str();
         if let Some(broken) = self.cache_lost {
-            match broken {
-                Broken::BackendStoppedAnswering | Broken::BackendFailing => {
-                    format!("{mode} (backend died mid-build)")
-                }
-                Broken::ServerStoppedAnswering | Broken::ServerDied => {
-                    format!("{mode} (sccache server failed mid-build)")
-                }
-            }
+            format!("{mode} ({})", broken.report_label())
         } else if self.container.is_some() && self.cache.wrapper.is_some() && !has_stats {
             format!("{mode} (sccache did not run in the container)")
         } else {
