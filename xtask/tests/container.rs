@@ -16,18 +16,9 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, finish_within, fixture, free_port, pinned_sccache, scrub_caller_env,
+    Run, copy_dir, driver, finish_within, fixture, free_port, pinned_sccache, root,
     tools_installed, wait_for,
 };
-
-const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// Shown even when the test passes (libtest captures only the print macros).
 fn say(text: &str) {
@@ -95,9 +86,8 @@ impl Scratch {
     }
 
     fn command(&self, args: &[&str], extra: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(XTASK);
-        cmd.args(args).current_dir(root()).stdin(Stdio::null());
-        scrub_caller_env(&mut cmd);
+        let mut cmd = driver(false);
+        cmd.args(args);
         cmd.env("SCCACHE_DIR", &self.cache)
             .env("SCCACHE_SERVER_PORT", self.port.to_string())
             .env("SCCACHE_IDLE_TIMEOUT", "60")

@@ -4,26 +4,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use common::root;
 
 /// `cargo xtask …` with the environment of a plain laptop shell, a scratch dist and an isolated cache.
 fn xtask(args: &[&str], dist: &Path, extra: &[(&str, String)]) -> Output {
     let scratch = root().join("target/e2e");
     let port = common::free_port().to_string();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(args).current_dir(root()).stdin(Stdio::null());
-    common::scrub_caller_env(&mut cmd);
+    let mut cmd = common::driver(false);
+    cmd.args(args);
     cmd.env("XTASK_DIST_DIR", dist)
         .env("SCCACHE_DIR", scratch.join("sccache"))
         .env("SCCACHE_SERVER_PORT", &port)
@@ -183,11 +177,8 @@ fn build_jobs_produce_smoke_tested_artifacts() {
 fn second_builds_need_no_registry(dist: &Path) {
     let closed = format!("http://127.0.0.1:{}", common::free_port());
     for job in ["build-node", "build-wheels"] {
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["xtask", job])
-            .current_dir(root())
-            .stdin(Stdio::null());
-        common::scrub_caller_env(&mut cmd);
+        let mut cmd = common::driver(true);
+        cmd.arg(job);
         let out = cmd
             .env("XTASK_DIST_DIR", dist)
             .env("SCCACHE_DIR", root().join("target/e2e/sccache"))

@@ -4,13 +4,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 mod common;
-use common::{Run, scrub_caller_env, tools_installed};
-
-const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+use common::{Run, driver, tools_installed};
 
 /// A bin crate `app` and, outside its workspace, the dependency `greeting` it uses.
 struct Workspace {
@@ -63,12 +61,10 @@ impl Workspace {
     }
 
     fn xtask(&self, job: &str) -> Run {
-        let mut cmd = Command::new(XTASK);
+        let mut cmd = driver(false);
         cmd.arg(job)
             .arg("--manifest-path")
-            .arg(self.dir.join("app/Cargo.toml"))
-            .stdin(Stdio::null());
-        scrub_caller_env(&mut cmd);
+            .arg(self.dir.join("app/Cargo.toml"));
         cmd.env("XTASK_CACHE", "off")
             .env("CARGO_TARGET_DIR", self.target())
             .env("XTASK_DIST_DIR", self.dir.join("dist"));

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -67,6 +67,30 @@ pub fn copy_dir(from: &Path, to: &Path) {
             fs::copy(entry.path(), dest).unwrap();
         }
     }
+}
+
+/// The repository.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The driver in the repository, with no stdin and a scrubbed caller environment: the built binary, or
+/// with `typed` as a user types it (`cargo xtask`: cargo builds and starts the driver first).
+pub fn driver(typed: bool) -> Command {
+    let mut cmd = match typed {
+        true => {
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.arg("xtask");
+            cargo
+        }
+        false => Command::new(env!("CARGO_BIN_EXE_xtask")),
+    };
+    cmd.current_dir(root()).stdin(Stdio::null());
+    scrub_caller_env(&mut cmd);
+    cmd
 }
 
 /// Remove what the caller's environment would change about a test: the very list bench-cache uses.
