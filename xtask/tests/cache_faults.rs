@@ -124,6 +124,19 @@ impl Drill {
         cmd.output().unwrap()
     }
 
+    /// Starts the build, injects `fault` once `ready`, and waits (two minutes at most) for the build.
+    fn fault_once(&self, ready: impl Fn() -> bool, fault: impl FnOnce()) -> Run {
+        let start = Instant::now();
+        let child = (self.command(&[]))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let child = wait_for(child, start, ready);
+        fault();
+        finish_within(child, start, Duration::from_secs(120))
+    }
+
     /// A script standing in for a broken sccache.
     fn fake_wrapper(&self, name: &str, body: &str) -> String {
         let path = self.dir.join(name);
@@ -148,20 +161,16 @@ fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
     drill
         .set("FIXTURE_SLEEP_MS", "6000")
         .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
-    let start = Instant::now();
-    let child = drill
-        .command(&[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The build script runs once its own compile is done; the other library compiles beside it.
     let dep_built = || files_named(&drill.target(), "libfixture_dep-", ".rlib") > 0;
-    let child = wait_for(child, start, || sleeping.exists() && dep_built());
-    // The rlib is written just before sccache answers the client.
-    thread::sleep(Duration::from_millis(300));
-    fault();
-    finish_within(child, start, Duration::from_secs(120))
+    drill.fault_once(
+        || sleeping.exists() && dep_built(),
+        || {
+            // The rlib is written just before sccache answers the client.
+            thread::sleep(Duration::from_millis(300));
+            fault();
+        },
+    )
 }
 
 /// The outcome every dead or frozen backend must have: a successful build, one notice, sccache stopped,
@@ -647,16 +656,8 @@ fn a_server_killed_while_it_answers_is_survived() {
         ),
     );
     drill.set("RUSTC", slow_rustc);
-    let start = Instant::now();
-    let child = drill
-        .command(&[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let child = wait_for(child, start, || asked.exists());
-    drill_kill_server(&drill.port.to_string());
-    let run = finish_within(child, start, Duration::from_secs(120));
+    let port = drill.port.to_string();
+    let run = drill.fault_once(|| asked.exists(), || drill_kill_server(&port));
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("the sccache server died during `");
     let report = drill.report();
