@@ -238,7 +238,8 @@ fn wait_watched(child: &mut Child, watch: Watch) -> Result<bool> {
         if child.try_wait()?.is_some() {
             return Ok(false);
         }
-        thread::sleep(Duration::from_millis(100));
+        // A short poll: a warm compile step takes about a second, and its end should not wait on us.
+        thread::sleep(Duration::from_millis(20));
         if last_check.elapsed() < Duration::from_secs(1) {
             continue;
         }

@@ -223,6 +223,7 @@ fn backends_failing_mid_build_are_survived() {
             a_frozen_server_is_stopped_and_the_build_finishes_uncached,
         ),
         ("read only", a_read_only_build_uses_hits_and_writes_nothing),
+        ("require", require_fails_when_the_backend_dies_mid_build),
     ]);
 }
 
@@ -747,6 +748,27 @@ fn hits_with_a_fresh_local_state(drill: &Drill, kind: &str) {
         (Some(kind), 2),
         "{report}"
     );
+}
+
+/// `--cache require` (warm-caches' default) fails when the cache breaks mid-build, within seconds:
+/// warming uncached would pass having warmed nothing.
+fn require_fails_when_the_backend_dies_mid_build() {
+    let redis = Server::redis();
+    let mut drill = Drill::new("require-frozen");
+    drill
+        .set("SCCACHE_REDIS_ENDPOINT", redis.redis_url())
+        .set("XTASK_CACHE", "require");
+    let run = fault_mid_build(&mut drill, || redis.freeze());
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "error: --cache require: the redis cache backend stopped answering during the build"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("uncached retry"), "{}", run.stdout);
+    assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
 }
 
 #[test]

@@ -147,25 +147,30 @@ pub enum Broken {
 }
 
 impl Broken {
-    /// The one line that says what broke, and that the build goes on uncached.
-    pub fn notice(self, backend: &str, step: &str) -> String {
-        let backend_then = |what| {
-            format!(
-                "the {backend} cache backend {what} during the build; stopping sccache and finishing uncached"
-            )
-        };
+    /// What broke, in words: `what(..)` and what happens next make the one line the user sees.
+    pub fn what(self, backend: &str, step: &str) -> String {
         match self {
-            Broken::BackendStoppedAnswering => backend_then("stopped answering"),
-            Broken::BackendFailing => backend_then("answered with errors"),
+            Broken::BackendStoppedAnswering => {
+                format!("the {backend} cache backend stopped answering during the build")
+            }
+            Broken::BackendFailing => {
+                format!("the {backend} cache backend answered with errors during the build")
+            }
             Broken::ServerStoppedAnswering => {
-                "the sccache server stopped answering during the build; \
-                 stopping it and finishing uncached"
-                    .into()
+                "the sccache server stopped answering during the build".into()
             }
-            Broken::ServerDied => {
-                format!("the sccache server died during `{step}`; finishing uncached")
-            }
+            Broken::ServerDied => format!("the sccache server died during `{step}`"),
         }
+    }
+
+    /// The notice of a build that goes on uncached.
+    pub fn notice(self, backend: &str, step: &str) -> String {
+        let next = match self {
+            Broken::BackendStoppedAnswering | Broken::BackendFailing => "stopping sccache and ",
+            Broken::ServerStoppedAnswering => "stopping it and ",
+            Broken::ServerDied => "",
+        };
+        format!("{}; {next}finishing uncached", self.what(backend, step))
     }
 
     /// What the report's mode adds.
@@ -187,7 +192,8 @@ impl CacheWatch {
         env: EnvDelta,
         read_only: bool,
     ) -> CacheWatch {
-        let before = read_stats(&wrapper, &env);
+        // The counters at the start only judge a remote backend's errors.
+        let before = endpoint.as_ref().and_then(|_| read_stats(&wrapper, &env));
         CacheWatch {
             endpoint,
             port,

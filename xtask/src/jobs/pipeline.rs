@@ -159,8 +159,13 @@ impl Execution<'_> {
         let Some(broken) = self.run_cached(step)? else {
             return Ok(());
         };
+        let backend = self.cache.backend.kind();
+        // Warming without a cache would pass having warmed nothing.
+        if self.cache.mode == CacheMode::Require {
+            bail!("--cache require: {}", broken.what(backend, &step.name));
+        }
         self.cache_lost = Some(broken);
-        (self.exec).notice(&broken.notice(self.cache.backend.kind(), &step.name));
+        self.exec.notice(&broken.notice(backend, &step.name));
         let retry = Step::new(
             format!("{} (uncached retry)", step.name),
             uncached(step).action,
