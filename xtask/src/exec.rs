@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use crate::checks;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
-use crate::secrets;
+use crate::{process, secrets};
 
 /// Asked about once a second while a compile step runs; `false` stops the step.
 pub type Watch<'a> = &'a mut dyn FnMut() -> bool;
@@ -231,7 +231,8 @@ impl Executor {
     }
 }
 
-/// Wait for the child, asking the watch once a second; kill the child when it says stop.
+/// Wait for the child, asking the watch once a second; kill the child and all it started when it says
+/// stop.
 fn wait_watched(child: &mut Child, watch: Watch) -> Result<bool> {
     let mut last_check = Instant::now();
     loop {
@@ -245,7 +246,7 @@ fn wait_watched(child: &mut Child, watch: Watch) -> Result<bool> {
         }
         last_check = Instant::now();
         if !watch() {
-            let _ = child.kill();
+            process::kill_tree(child.id());
             return Ok(true);
         }
     }
@@ -283,6 +284,37 @@ mod tests {
             exec.run_steps(&[Step::new("expect", Action::ExpectFile(found))])
                 .is_ok()
         );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_stopped_step_leaves_nothing_it_started_running() {
+        let dir = std::env::temp_dir().join(format!("xtask-stopped-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // A grandchild with its output elsewhere, as a build script or rustc under cargo: nothing waits
+        // for it, so only killing the tree ends it.
+        let pid_file = dir.join("pid");
+        let script = format!(
+            "sleep 60 >/dev/null 2>&1 & echo $! > {}; wait",
+            pid_file.display()
+        );
+        let cmd = Cmd::new("sh", &dir)
+            .args(["-c", &script])
+            .compile_env(&crate::env_delta::EnvDelta::new());
+        let mut exec = Executor::new(&HostEnv::fixture(&[]), false);
+        let ran = exec.run_step(&Step::new("sleeps", Action::Run(cmd)), Some(&mut || false));
+        assert_eq!(ran.unwrap(), Ran::Stopped);
+        let pid = fs::read_to_string(&pid_file).unwrap();
+        // Gone, or a zombie its new parent has yet to reap; a killed process may take a moment to die.
+        let state = || fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        let alive = |state: &str| {
+            (state.rfind(')')).is_some_and(|at| !state[at + 1..].trim_start().starts_with('Z'))
+        };
+        let start = Instant::now();
+        while alive(&state()) && start.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(&state()), "the grandchild still runs: {}", state());
         let _ = fs::remove_dir_all(&dir);
     }
 }

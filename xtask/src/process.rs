@@ -1,6 +1,7 @@
 //! Short helper processes that may hang (sccache probes, version checks, the container probe), run under
 //! the driver's own deadline. Output goes to files, not pipes: `sccache --start-server` leaves a daemon
 //! holding inherited pipes open. (Commands that cannot hang the build use xshell; steps use the executor.)
+//! And the one way a step's whole process tree is killed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -104,4 +105,53 @@ fn scratch_dir() -> Result<PathBuf> {
     ));
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// Kills `root` and every process it started, each stopped first so that none starts another meanwhile.
+/// Killed alone, cargo leaves its rustc, build scripts and sccache clients running beside the uncached
+/// retry, in the same target directory.
+pub fn kill_tree(root: u32) {
+    let mut tree = vec![root];
+    signal("STOP", &tree);
+    loop {
+        let new: Vec<u32> = (children_of(&tree).into_iter())
+            .filter(|pid| !tree.contains(pid))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        signal("STOP", &new);
+        tree.extend(new);
+    }
+    signal("KILL", &tree);
+}
+
+/// The processes whose parent is one of `parents`.
+fn children_of(parents: &[u32]) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    (entries.flatten())
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid …`: comm may hold spaces and parentheses; read after the last `)`.
+            let ppid: u32 = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            parents.contains(&ppid).then_some(pid)
+        })
+        .collect()
+}
+
+fn signal(name: &str, pids: &[u32]) {
+    // Some may have exited since: `kill` then names them and signals the rest.
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .args(pids.iter().map(u32::to_string))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
