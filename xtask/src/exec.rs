@@ -1,6 +1,6 @@
 //! The one executor: runs a plan's steps in order, groups and times their output and masks secret values.
 //! It knows nothing of caches: a compile step may be given a watch, and if the watch says stop, the step's
-//! process is killed and the caller hears `Ran::Stopped`.
+//! process tree is killed and the caller hears `Ran::Stopped`.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
