@@ -628,7 +628,7 @@ fn secrets_never_appear_in_output_or_dry_run() {
 fn a_server_restarted_mid_build_is_reported_as_such() {
     let mut drill = Drill::new("restarted");
     let port = drill.port.to_string();
-    let run = fault_mid_build(&mut drill, || drill_kill_server(&port));
+    let run = fault_mid_build(&mut drill, || signal_drill_server(&port, "KILL"));
     assert!(run.ok, "{}", run.stderr);
     let report = drill.report();
     assert_eq!(
@@ -658,7 +658,7 @@ fn a_server_killed_while_it_answers_is_survived() {
     );
     drill.set("RUSTC", slow_rustc);
     let port = drill.port.to_string();
-    let run = drill.fault_once(|| asked.exists(), || drill_kill_server(&port));
+    let run = drill.fault_once(|| asked.exists(), || signal_drill_server(&port, "KILL"));
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice("the sccache server died during `");
     let report = drill.report();
@@ -681,10 +681,6 @@ fn signal_drill_server(port: &str, signal: &str) {
         .status()
         .unwrap();
     assert!(sent.success());
-}
-
-fn drill_kill_server(port: &str) {
-    signal_drill_server(port, "KILL");
 }
 
 /// A frozen sccache server (a deadlock, a stopped process) accepts every compile and never answers:
