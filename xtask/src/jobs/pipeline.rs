@@ -24,9 +24,10 @@ pub fn run(
     default_mode: CacheMode,
 ) -> Result<()> {
     // cibuildwheel runs its own containers; --container only names its engine there.
-    let container = match jobs {
-        [(BuildJob::WheelsViaCibuildwheel(_), _)] => None,
-        _ => Container::probe(args, host, global.dry_run)?,
+    let via_cibuildwheel = matches!(jobs, [(BuildJob::WheelsViaCibuildwheel(_), _)]);
+    let container = match via_cibuildwheel {
+        true => None,
+        false => Container::probe(args, host, global.dry_run)?,
     };
     let exec = tools_installed(global, host)?;
     let cache = cache::decide(global, default_mode, host, global.dry_run)?;
@@ -49,6 +50,7 @@ pub fn run(
         cache: &cache,
         container: container.as_ref(),
         host,
+        host_server_compiles: container.is_none() && !via_cibuildwheel,
         cache_lost: None,
     };
     let mut reports = Vec::new();
@@ -83,6 +85,8 @@ struct Execution<'a> {
     cache: &'a CacheSetup,
     container: Option<&'a Container>,
     host: &'a HostEnv,
+    /// The host's sccache server answers the compile steps (no container, ours or cibuildwheel's).
+    host_server_compiles: bool,
     /// Set once the cache broke mid-run: every later compile step runs uncached.
     cache_lost: Option<Broken>,
 }
@@ -188,7 +192,7 @@ impl Execution<'_> {
             None => self.cache.port.clone(),
         };
         // sccache fails the compile its server dies under; a real compile error leaves the server be.
-        let server = (self.container.is_none() && self.cache.wrapper.is_some())
+        let server = (self.host_server_compiles && self.cache.wrapper.is_some())
             .then(|| self.cache.server_pids())
             .filter(|pids| !pids.is_empty());
         let mut broken = None;
