@@ -247,6 +247,17 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// The command of the step named `name`, for plan tables.
+#[cfg(test)]
+pub fn cmd_named<'a>(steps: &'a [Step], name: &str) -> &'a Cmd {
+    let step =
+        (steps.iter().find(|s| s.name == name)).unwrap_or_else(|| panic!("no step {name:?}"));
+    match &step.action {
+        Action::Run(cmd) => cmd,
+        _ => panic!("step {name:?} runs no command"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,7 @@ mod tests {
     use crate::cache::backend::RemoteKind;
     use crate::flags::BuildArgs;
     use crate::plan::Step;
-    use crate::plan::{Action, Cmd};
+    use crate::plan::{Action, Cmd, cmd_named};
     use std::path::PathBuf;
 
     /// Each reported build of a command and its plan, on the host.
@@ -544,13 +544,7 @@ mod tests {
         let cache = setups()[0].clone();
         let builds = for_platforms(&[BuildJob::Runtime], &[], &host).unwrap();
         let steps = &pipeline::plans(&builds, &host, &cache, None)[0].1;
-        let version = steps
-            .iter()
-            .find(|s| s.name == "smoke: boxspec --version")
-            .unwrap();
-        let Action::Run(cmd) = &version.action else {
-            panic!()
-        };
+        let cmd = cmd_named(steps, "smoke: boxspec --version");
         assert_eq!(
             cmd.program,
             host.dist().join("runtime/boxspec"),

@@ -203,7 +203,7 @@ fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
 mod tests {
     use super::*;
     use crate::jobs::BuildJob;
-    use crate::plan::Expect;
+    use crate::plan::{Expect, cmd_named};
 
     /// auditwheel names the wheel, then the tag it computed: only the computed tag may satisfy the check.
     #[test]
@@ -231,13 +231,7 @@ mod tests {
             let steps = BuildJob::Wheels.plan(&host, &cache, host.platform.unwrap());
             let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
             assert_eq!(names.contains(&"smoke: new venv"), made, "{names:?}");
-            let install = steps
-                .iter()
-                .find(|s| s.name == "smoke: install the wheel")
-                .unwrap();
-            let Action::Run(cmd) = &install.action else {
-                panic!()
-            };
+            let cmd = cmd_named(&steps, "smoke: install the wheel");
             assert!(
                 cmd.args.contains(&"--force-reinstall".to_string()),
                 "{cmd:?}"
