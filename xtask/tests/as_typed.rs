@@ -11,7 +11,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 mod common;
-use common::{Run, copy_dir, driver, fixture, free_port, pinned_sccache, tools_installed};
+use common::{
+    Run, copy_dir, driver, fixture, free_port, fresh_dir, pinned_sccache, tools_installed,
+};
 
 /// A fixture crate to build, its own cache directory, sccache port and dist directory.
 struct Typed {
@@ -22,8 +24,7 @@ struct Typed {
 impl Typed {
     fn new(name: &str) -> Typed {
         tools_installed();
-        let dir = std::env::temp_dir().join(format!("xtask-typed-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = fresh_dir("typed", name);
         copy_dir(&fixture(), &dir.join("crate"));
         Typed {
             dir,

@@ -15,7 +15,7 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, driver, finish_within, fixture, free_port, pinned_sccache, tools_dir,
+    Run, copy_dir, driver, finish_within, fixture, free_port, fresh_dir, pinned_sccache, tools_dir,
     tools_installed, wait_for,
 };
 
@@ -45,8 +45,7 @@ impl OneNotice for Run {
 impl Drill {
     fn new(name: &str) -> Drill {
         tools_installed();
-        let dir = std::env::temp_dir().join(format!("xtask-drill-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = fresh_dir("drill", name);
         copy_dir(&fixture(), &dir.join("crate"));
         let port = free_port();
         let env = vec![

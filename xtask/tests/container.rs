@@ -16,7 +16,7 @@ use serde_json::Value;
 mod common;
 use common::server::Server;
 use common::{
-    Run, copy_dir, driver, finish_within, fixture, free_port, pinned_sccache, root,
+    Run, copy_dir, driver, finish_within, fixture, free_port, fresh_dir, pinned_sccache, root,
     tools_installed, wait_for,
 };
 
@@ -67,9 +67,7 @@ struct Scratch {
 impl Scratch {
     fn new(name: &str) -> Scratch {
         tools_installed();
-        let dir =
-            std::env::temp_dir().join(format!("xtask-container-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = fresh_dir("container", name);
         fs::create_dir_all(&dir).unwrap();
         let port = free_port();
         let cache = dir.join("sccache");

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod common;
-use common::{Run, driver, tools_installed};
+use common::{Run, driver, fresh_dir, tools_installed};
 
 /// A bin crate `app` and, outside its workspace, the dependency `greeting` it uses.
 struct Workspace {
@@ -18,8 +18,7 @@ struct Workspace {
 impl Workspace {
     fn new(name: &str) -> Workspace {
         tools_installed();
-        let dir = std::env::temp_dir().join(format!("xtask-layer-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let dir = fresh_dir("layer", name);
         let ws = Workspace { dir };
         ws.write(
             "app/Cargo.toml",

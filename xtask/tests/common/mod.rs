@@ -69,6 +69,13 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// An empty scratch directory for one test, `xtask-<kind>-<name>-<pid>` under the temporary directory.
+pub fn fresh_dir(kind: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xtask-{kind}-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
 /// The repository.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
