@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets a Debian x86_64 machine up to build aarch64 artifacts and smoke-test them under emulation:
-# - the Rust target (rustup; the toolchain of rust-toolchain.toml);
 # - qemu user-mode emulation with Debian's aarch64 C and C++ libraries (/usr/aarch64-linux-gnu);
 # - an aarch64 CPython sysroot for the wheel's tests, unpacked from Debian's arm64 packages. apt downloads
 #   them with a private state directory, so the system's apt configuration (architectures) is untouched.
-# Needs root for apt. Idempotent. Prints the sysroot.
+# Root only (apt, /opt): run it with sudo. The Rust target is the user's (`rustup target add`, .ci/run).
+# Idempotent. Prints the sysroot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SYSROOT=${SYSROOT:-/opt/boxspec-aarch64-python}
@@ -13,7 +13,6 @@ if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/lib
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user libc6-arm64-cross libstdc++6-arm64-cross >/dev/null
 fi
-rustup target add aarch64-unknown-linux-gnu >&2
 
 if [ ! -x "$SYSROOT/usr/bin/python3" ]; then
   work=$(mktemp -d) && chmod 755 "$work"  # apt downloads as _apt

@@ -1,8 +1,8 @@
 //! Container mode for real: podman and a locally built image (`.ci/container-setup.sh` makes both).
 //! Where this machine cannot run a container the tests that need one print "SKIPPED" and why; with
 //! CI=true or XTASK_REQUIRE_CONTAINER_TEST=1 (set by .ci/run once the setup worked) that is a failure.
-//! The ownership test proves nothing as root (root owns every file): .ci/run runs it again as a user
-//! with rootless podman (.ci/ownership-as-user.sh) and says so with XTASK_OWNERSHIP_USER.
+//! The ownership test proves nothing as root (root owns every file): .ci/run runs the suite as a user
+//! with rootless podman, as GitHub's runner does.
 
 use std::fs;
 use std::io::Write;
@@ -283,35 +283,31 @@ fn env_dir(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// As root a wrong owner cannot show (root owns every file): say so rather than pass. CI runs the test
-/// again as the non-root user .ci/run names in XTASK_OWNERSHIP_USER.
+/// As root a wrong owner cannot show (root owns every file): say so rather than pass. CI runs the suite
+/// as an unprivileged user with rootless podman (.ci/run), as GitHub does: there root is a failure.
 fn ownership_can_show() -> bool {
     if own_uid() != 0 {
         return true;
     }
     let why = "it runs as root, and root owns every file whatever the container does";
-    match std::env::var("XTASK_OWNERSHIP_USER") {
-        Ok(user) if !user.is_empty() => say(&format!(
-            "NOT PROVEN here: the ownership test proves nothing as root ({why}); \
-             .ci/run runs it again as {user} with rootless podman (.ci/ownership-as-user.sh)"
-        )),
-        _ if required() => panic!(
-            "the ownership test is required here, but {why}. Run it as a user with rootless podman: \
-             .ci/run does (.ci/ownership-as-user.sh), and sets XTASK_OWNERSHIP_USER"
-        ),
-        _ => say(&format!(
-            "SKIPPED ownership test: {why}. Run it as a user who has rootless podman and the image \
-             (.ci/ownership-as-user.sh sets one up)"
-        )),
+    if required() {
+        panic!(
+            "the ownership test is required here, but {why}. Run the suite as a user with rootless \
+             podman, as .ci/run does"
+        );
     }
+    say(&format!(
+        "NOT PROVEN here: {why}. Run it as a user who has rootless podman and the image \
+         (.ci/run does)"
+    ));
     false
 }
 
 /// Everything a container build leaves in the paths it can write belongs to the invoking user: the
 /// workspace, the crate's directory, target, dist, CARGO_HOME, the sccache directory and the container's
-/// HOME, every file in them. With XTASK_OWNERSHIP_USER (.ci/run's fresh user, who starts out owning all of
-/// it) any other owner fails; elsewhere only what changed during the build does, and older files another
-/// user owns (say, from a `sudo cargo`) are listed.
+/// HOME, every file in them. On CI (a fresh user who starts out owning all of it) any other owner fails;
+/// elsewhere only what changed during the build does, and older files another user owns (say, from a
+/// `sudo cargo`) are listed.
 #[test]
 fn ownership_of_everything_the_container_can_write_stays_the_users() {
     if !ownership_can_show() {
@@ -364,7 +360,7 @@ fn ownership_of_everything_the_container_can_write_stays_the_users() {
         })
         .collect();
     let checked: usize = found.iter().map(|(_, o)| o.checked).sum();
-    let strict = std::env::var("XTASK_OWNERSHIP_USER").is_ok_and(|u| !u.is_empty());
+    let strict = required();
     let (failing, older): (Vec<&Foreign>, Vec<&Foreign>) = (found.iter())
         .flat_map(|(_, o)| &o.foreign)
         .partition(|f| strict || f.changed);
