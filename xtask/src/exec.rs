@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::checks;
 use crate::host::HostEnv;
-use crate::plan::{Action, Cmd, Step};
+use crate::plan::{Action, Cmd, Phase, Step};
 use crate::{process, secrets};
 
 /// Asked about once a second while a compile step runs; `false` stops the step.
@@ -32,8 +32,8 @@ pub struct Executor {
     pub dry_run: bool,
     github: bool,
     secrets: Vec<String>,
-    /// Wall time spent in compile steps so far (reports split compiling from smoke tests).
-    pub compile_time: Duration,
+    /// Wall time spent so far in each phase (reports split compiling from tools and smoke tests).
+    phases: [Duration; Phase::ALL.len()],
 }
 
 impl Executor {
@@ -49,12 +49,17 @@ impl Executor {
             dry_run,
             github,
             secrets,
-            compile_time: Duration::ZERO,
+            phases: [Duration::ZERO; Phase::ALL.len()],
         }
     }
 
     pub fn mask(&self, text: &str) -> String {
         secrets::mask_text(text, &self.secrets)
+    }
+
+    /// Wall time spent so far in `phase`'s steps.
+    pub fn time_in(&self, phase: Phase) -> Duration {
+        self.phases[phase as usize]
     }
 
     /// A one-line notice: a GitHub warning in Actions, a plain line elsewhere.
@@ -92,9 +97,7 @@ impl Executor {
         if self.github {
             println!("::endgroup::");
         }
-        if step.compile_cmd().is_some() {
-            self.compile_time += start.elapsed();
-        }
+        self.phases[step.phase() as usize] += start.elapsed();
         let secs = start.elapsed().as_secs_f64();
         match result {
             Ok(Ran::Done) => println!("<== {} ({secs:.1}s)", step.name),

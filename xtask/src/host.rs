@@ -42,6 +42,8 @@ pub struct HostEnv {
     /// The invoking user, whom container builds run as.
     pub uid: u32,
     pub gid: u32,
+    /// When the driver started (the report's `driver_seconds`).
+    pub started: std::time::Instant,
 }
 
 impl HostEnv {
@@ -54,7 +56,6 @@ impl HostEnv {
             |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
         // Per user: another user's leftover smoke directory cannot be cleaned by us.
         let temp = std::env::temp_dir().join(format!("boxspec-xtask-{}", own_id("Uid:")));
-        let smoke_stamp = temp.join("wheel-smoke-venv").join(tools::SMOKE_STAMP);
         let existing =
             |dir: &Path, marker: &str| dir.join(marker).exists().then(|| dir.to_path_buf());
         let aarch64_python = match vars.get("XTASK_AARCH64_PYTHON").filter(|v| !v.is_empty()) {
@@ -66,8 +67,12 @@ impl HostEnv {
             qemu_aarch64: find("qemu-aarch64"),
             aarch64_libs: existing(Path::new(AARCH64_CROSS_LIBS), "lib"),
             aarch64_python,
-            smoke_venv_ready: std::fs::read_to_string(smoke_stamp).ok()
-                == Some(tools::smoke_requirements().join("\n")),
+            smoke_venv_ready: tools::VenvState::probe(
+                &tools.smoke_venv(),
+                &tools.smoke_venv().join(tools::SMOKE_STAMP),
+                &tools::smoke_requirements().join("\n"),
+            )
+            .current,
             root: root.to_path_buf(),
             tools_state: ToolsState::probe(&tools),
             tools,
@@ -82,6 +87,7 @@ impl HostEnv {
                 .unwrap_or_default(),
             uid: own_id("Uid:"),
             gid: own_id("Gid:"),
+            started: std::time::Instant::now(),
             vars,
         }
     }
@@ -268,6 +274,7 @@ impl HostEnv {
             qemu_aarch64: None,
             aarch64_libs: None,
             aarch64_python: None,
+            started: std::time::Instant::now(),
         }
     }
 }

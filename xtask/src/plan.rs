@@ -162,6 +162,49 @@ impl Step {
             _ => None,
         }
     }
+
+    /// Where the step's time goes in the report: compiling, or the part its name starts with.
+    pub fn phase(&self) -> Phase {
+        if self.compile_cmd().is_some() {
+            return Phase::Compile;
+        }
+        match self.name.split_once(':').map(|(part, _)| part) {
+            Some("tools") => Phase::Tools,
+            Some("crates") => Phase::Crates,
+            Some("smoke") => Phase::Smoke,
+            _ => Phase::Other,
+        }
+    }
+}
+
+/// The parts of a run's wall time the report names (bench-cache's runner scenario prints them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Tools,
+    Crates,
+    Compile,
+    Smoke,
+    Other,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Tools,
+        Phase::Crates,
+        Phase::Compile,
+        Phase::Smoke,
+        Phase::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Tools => "tools",
+            Phase::Crates => "crates",
+            Phase::Compile => "compile",
+            Phase::Smoke => "smoke",
+            Phase::Other => "other",
+        }
+    }
 }
 
 /// A command as `--dry-run` shows it: environment (secrets masked), program and arguments, expectation.

@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use std::time::Duration;
+
 use crate::cache::Stats;
+use crate::exec::Executor;
 use crate::host::HostEnv;
+use crate::plan::Phase;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobReport {
@@ -118,9 +122,19 @@ pub fn markdown(reports: &[JobReport]) -> String {
     out
 }
 
+/// Where the last run's wall time went: the driver's own (from its start), and each phase's steps.
+/// `cargo xtask`'s whole time minus `driver_seconds` is cargo building and starting the driver.
+pub fn run_times(host: &HostEnv, exec: &Executor) -> Value {
+    let round = |d: Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
+    let phases: serde_json::Map<String, Value> = (Phase::ALL.iter())
+        .map(|p| (p.as_str().to_string(), json!(round(exec.time_in(*p)))))
+        .collect();
+    json!({ "driver_seconds": round(host.started.elapsed()), "phases": phases })
+}
+
 /// `dist/cache-report.json`, and on GitHub Actions the step summary and each job's artifact directory.
-pub fn publish(host: &HostEnv, reports: &[JobReport]) -> Result<()> {
-    merge_into(&host.dist().join("cache-report.json"), reports)?;
+pub fn publish(host: &HostEnv, reports: &[JobReport], run: Value) -> Result<()> {
+    merge_into(&host.dist().join("cache-report.json"), reports, run)?;
     if let Some(summary) = host.var("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
         append(summary, &markdown(reports))?;
     }
@@ -143,8 +157,9 @@ fn append(path: &str, text: &str) -> Result<()> {
         .with_context(|| format!("writing {path}"))
 }
 
-/// Keep the latest entry of each job: a build-node run does not erase build-runtime's result.
-pub fn merge_into(path: &Path, reports: &[JobReport]) -> Result<()> {
+/// Keep the latest entry of each job: a build-node run does not erase build-runtime's result. `run` is
+/// the latest run's times.
+pub fn merge_into(path: &Path, reports: &[JobReport], run: Value) -> Result<()> {
     let mut jobs: Vec<Value> = fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
@@ -161,7 +176,7 @@ pub fn merge_into(path: &Path, reports: &[JobReport]) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let text = serde_json::to_string_pretty(&json!({ "jobs": jobs }))?;
+    let text = serde_json::to_string_pretty(&json!({ "jobs": jobs, "run": run }))?;
     fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
@@ -198,9 +213,10 @@ mod tests {
         merge_into(
             &path,
             &[report("build-runtime", 1), report("build-node", 2)],
+            json!({}),
         )
         .unwrap();
-        merge_into(&path, &[report("build-runtime", 3)]).unwrap();
+        merge_into(&path, &[report("build-runtime", 3)], json!({})).unwrap();
         let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         let jobs = v["jobs"].as_array().unwrap();
         assert_eq!(jobs.len(), 2);

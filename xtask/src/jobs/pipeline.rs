@@ -11,7 +11,7 @@ use crate::container::{self, Container};
 use crate::exec::{Executor, Ran, Watch};
 use crate::flags::{BuildArgs, CacheMode, Global};
 use crate::host::HostEnv;
-use crate::plan::{Action, Step};
+use crate::plan::{Action, Phase, Step};
 use crate::platform::Platform;
 use crate::report::{self, JobReport};
 use crate::tools::{self, ExtraVenv};
@@ -61,7 +61,7 @@ pub fn run(
         return Ok(());
     }
     run.exec.info(&report::table(&reports));
-    report::publish(host, &reports)
+    report::publish(host, &reports, report::run_times(host, &run.exec))
 }
 
 /// Each job's steps, with its compile steps moved into the container when there is one.
@@ -99,7 +99,7 @@ impl Execution<'_> {
         steps: &[Step],
     ) -> Result<Option<JobReport>> {
         let before = self.stats_before();
-        let compile_before = self.exec.compile_time;
+        let compile_before = self.exec.time_in(Phase::Compile);
         for step in steps {
             self.step(step)?;
         }
@@ -138,7 +138,7 @@ impl Execution<'_> {
             mode,
             backend: self.cache.backend.kind().to_string(),
             decision_ms: self.cache.decision_ms,
-            compile_seconds: (self.exec.compile_time - compile_before).as_secs_f64(),
+            compile_seconds: (self.exec.time_in(Phase::Compile) - compile_before).as_secs_f64(),
             stats,
             artifacts: job.dist_dir(self.host, platform),
         }))

@@ -2,7 +2,7 @@
 //! tag), installed into the smoke venv and tested there with the SDK's pytest suite; an aarch64 wheel is
 //! tested the same way with an aarch64 CPython under emulation.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::build::Build;
 use crate::host::HostEnv;
@@ -93,7 +93,7 @@ pub fn check_and_smoke(b: &Build) -> Vec<Step> {
 
 /// This build's wheel force-reinstalled into the kept smoke venv, imported, and the SDK's pytest suite.
 fn smoke_in_venv(host: &HostEnv, wheel: &Path, smoke: &Path) -> Vec<Step> {
-    let python = smoke_venv(host).join("bin/python");
+    let python = host.tools.smoke_venv().join("bin/python");
     let mut steps = vec![Step::new(
         "clean the smoke directory",
         Action::CleanDir(smoke.to_path_buf()),
@@ -168,15 +168,10 @@ fn import_and_pytest(host: &HostEnv, python: Cmd) -> [Step; 2] {
     ]
 }
 
-/// The smoke tests' venv, kept between runs (a new one costs ≈ 4 s): only the wheel changes in it.
-pub fn smoke_venv(host: &HostEnv) -> PathBuf {
-    host.temp.join("wheel-smoke-venv")
-}
-
 /// A new venv with pytest from the wheelhouse the tools install filled (no registry needed); the stamp,
 /// written last, tells the next run it is complete.
 fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
-    let venv = smoke_venv(host);
+    let venv = host.tools.smoke_venv();
     let python3 = host.python3.clone().unwrap_or_else(|| "python3".into());
     vec![
         Step::new("smoke: clean the venv", Action::CleanDir(venv.clone())),
