@@ -31,6 +31,19 @@ pub struct Global {
     pub sccache: Option<PathBuf>,
 }
 
+/// bench-cache's scenario groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchGroup {
+    /// nocache, cold and warm builds of each job.
+    Cache,
+    /// cross-job and cross-path: one cache shared across jobs and checkouts.
+    Cross,
+    /// ci-warm: a fresh checkout with the warm sccache directory and target layer.
+    CiWarm,
+    /// runner-cold and runner-warm: `cargo xtask <job>` as a fresh GitHub runner starts it.
+    Runner,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CacheMode {
     /// Use sccache when it works; otherwise build uncached with a one-line notice.
@@ -134,11 +147,18 @@ pub enum Job {
         #[arg(long, value_name = "PATH")]
         manifest_path: std::path::PathBuf,
     },
-    /// Measure the cache on the real workspace: nocache, cold, warm, cross-job and cross-path builds.
+    /// Measure the cache on the real workspace: nocache, cold, warm, cross-job, cross-path, ci-warm and
+    /// runner (a fresh GitHub runner, cold and with CI's entries restored) builds.
     BenchCache {
         /// Also write the results as JSON to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
+        /// Only these groups of scenarios [default: all].
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<BenchGroup>,
+        /// How many times nocache and cold build each job (the table shows the median's ratio).
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        runs: u32,
     },
     /// Prune target/ to the layer CI saves next to the compiler cache (warm-caches does this last).
     TargetLayer {

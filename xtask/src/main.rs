@@ -3,6 +3,7 @@
 mod cache;
 mod caller_env;
 mod checks;
+mod ci_cache;
 mod container;
 mod env_delta;
 mod exec;

@@ -10,8 +10,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
-use crate::caller_env;
+use crate::flags::BenchGroup;
 use crate::host::HostEnv;
+use crate::{caller_env, ci_cache};
 
 const JOBS: [&str; 3] = ["build-runtime", "build-node", "build-wheels"];
 
@@ -20,6 +21,9 @@ struct Row {
     job: String,
     seconds: f64,
     report: Value,
+    /// Where a runner scenario's time went: `driver` (cargo building and starting it) and the
+    /// report's phases.
+    parts: Option<Value>,
 }
 
 struct Bench {
@@ -32,7 +36,7 @@ struct Bench {
     layer: Option<PathBuf>,
 }
 
-pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
+pub fn run(host: &HostEnv, json_out: Option<&Path>, only: &[BenchGroup], runs: u32) -> Result<()> {
     let scratch = host.root.join("target/bench-cache");
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch)?;
@@ -48,30 +52,46 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
         layer: None,
     };
     let here = std::env::current_exe()?;
+    let wanted = |group| only.is_empty() || only.contains(&group);
 
-    for job in JOBS {
-        bench.build("nocache", &here, job, None)?;
+    if wanted(BenchGroup::Cache) {
+        // nocache and cold alternate, so a machine that slows down weighs on both alike.
+        for _ in 0..runs.max(1) {
+            for job in JOBS {
+                let cache = scratch.join(format!("cache-{job}"));
+                let _ = fs::remove_dir_all(&cache);
+                bench.build("nocache", &here, job, None)?;
+                bench.build("cold", &here, job, Some(&cache))?;
+            }
+        }
+        for job in JOBS {
+            let cache = scratch.join(format!("cache-{job}"));
+            bench.build("warm", &here, job, Some(&cache))?;
+        }
     }
-    for job in JOBS {
-        let cache = scratch.join(format!("cache-{job}"));
-        bench.build("cold", &here, job, Some(&cache))?;
-        bench.build("warm", &here, job, Some(&cache))?;
+    if wanted(BenchGroup::Cross) {
+        let shared = scratch.join("cache-shared");
+        bench.build(
+            "cross-job (warm-caches)",
+            &here,
+            "warm-caches",
+            Some(&shared),
+        )?;
+        for job in JOBS {
+            bench.build("cross-job", &here, job, Some(&shared))?;
+        }
+        let elsewhere = copy_workspace(host, &scratch.join("elsewhere"))?;
+        for job in JOBS {
+            bench.build("cross-path", &elsewhere, job, Some(&shared))?;
+        }
     }
-    let shared = scratch.join("cache-shared");
-    bench.build(
-        "cross-job (warm-caches)",
-        &here,
-        "warm-caches",
-        Some(&shared),
-    )?;
-    for job in JOBS {
-        bench.build("cross-job", &here, job, Some(&shared))?;
+    let layer_mb = match wanted(BenchGroup::CiWarm) {
+        true => Some(ci_warm(&mut bench, host)?),
+        false => None,
+    };
+    if wanted(BenchGroup::Runner) {
+        runner(&mut bench, host)?;
     }
-    let elsewhere = copy_workspace(host, &scratch.join("elsewhere"))?;
-    for job in JOBS {
-        bench.build("cross-path", &elsewhere, job, Some(&shared))?;
-    }
-    let layer_mb = ci_warm(&mut bench, host)?;
     let sh = Shell::new()?;
     let sccache = host.tools.bin("sccache");
     let _ = cmd!(sh, "{sccache} --stop-server")
@@ -81,10 +101,92 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>) -> Result<()> {
         .output();
 
     println!("\n{}", table(&bench.rows));
-    println!("target layer: {layer_mb:.1} MB compressed (tar | gzip), as CI stores it");
+    if let Some(mb) = layer_mb {
+        println!("target layer: {mb:.1} MB compressed (tar | gzip), as CI stores it");
+    }
+    let runner_rows: Vec<&Row> = bench.rows.iter().filter(|r| r.parts.is_some()).collect();
+    if !runner_rows.is_empty() {
+        println!("\n{}", parts_table(&runner_rows));
+    }
+    println!("\n{}", ratios(&bench.rows).join("\n"));
     match json_out {
         Some(path) => write_json(&bench.rows, layer_mb, path),
         None => Ok(()),
+    }
+}
+
+/// runner-cold and runner-warm: each job as it starts on a fresh GitHub runner: an empty HOME (so no
+/// cargo registry, tools directory or sccache directory), a fresh copy of the sources at one fixed path,
+/// this machine's toolchain, and `cargo xtask <job>` as typed, timed whole. runner-warm first runs
+/// warm-caches in the same conditions, then restores exactly the paths of `ci_cache::ENTRIES` it left.
+fn runner(bench: &mut Bench, host: &HostEnv) -> Result<()> {
+    let base = bench.scratch.join("runner");
+    let saved = base.join("saved");
+    let fresh = FreshRunner {
+        home: base.join("home"),
+        checkout: base.join("work/boxspec/boxspec"),
+        tmp: base.join("tmp"),
+    };
+    for job in JOBS {
+        fresh.prepare(host, None)?;
+        bench.typed("runner-cold", &fresh, host, job)?;
+    }
+    fresh.prepare(host, None)?;
+    bench.typed("runner-warm (warm-caches)", &fresh, host, "warm-caches")?;
+    fresh.save(&saved)?;
+    for job in JOBS {
+        fresh.prepare(host, Some(&saved))?;
+        bench.typed("runner-warm", &fresh, host, job)?;
+    }
+    Ok(())
+}
+
+/// A runner's HOME, checkout and temporary directory, made fresh before each job.
+struct FreshRunner {
+    home: PathBuf,
+    checkout: PathBuf,
+    tmp: PathBuf,
+}
+
+impl FreshRunner {
+    /// Empty HOME and temp, the sources copied anew, and `restore`'s saved entries put back.
+    fn prepare(&self, host: &HostEnv, restore: Option<&Path>) -> Result<()> {
+        for dir in [&self.home, &self.checkout, &self.tmp] {
+            let _ = fs::remove_dir_all(dir);
+            fs::create_dir_all(dir)?;
+        }
+        copy_sources(host, &self.checkout, false)?;
+        let Some(saved) = restore else { return Ok(()) };
+        let sh = Shell::new()?;
+        for (name, path) in self.entry_paths() {
+            let from = saved.join(&name);
+            if from.exists() {
+                fs::create_dir_all(path.parent().unwrap())?;
+                cmd!(sh, "cp -a {from} {path}").quiet().run()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves what the workflows' cache steps save aside, as `saved/<entry>-<n>`.
+    fn save(&self, saved: &Path) -> Result<()> {
+        fs::create_dir_all(saved)?;
+        for (name, path) in self.entry_paths() {
+            if path.exists() {
+                fs::rename(&path, saved.join(name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each path CI's cache entries hold, here, with a name to save it under.
+    fn entry_paths(&self) -> impl Iterator<Item = (String, PathBuf)> + '_ {
+        (ci_cache::ENTRIES.iter()).flat_map(move |e| {
+            (e.paths.iter().enumerate()).map(move |(i, p)| {
+                let path = ci_cache::resolve(p, &self.home, &self.checkout);
+                (format!("{}-{i}", e.name), path)
+            })
+        })
     }
 }
 
@@ -111,7 +213,7 @@ fn ci_warm(bench: &mut Bench, host: &HostEnv) -> Result<f64> {
     let layer_mb = fs::metadata(&tarball)?.len() as f64 / 1e6;
     // A fresh clone at the same path: every source is newer than the layer.
     fs::remove_dir_all(&checkout)?;
-    copy_sources(host, &checkout)?;
+    copy_sources(host, &checkout, true)?;
     bench.layer = Some(layer);
     for job in JOBS {
         bench.build("ci-warm", &driver, job, Some(&cache))?;
@@ -119,7 +221,7 @@ fn ci_warm(bench: &mut Bench, host: &HostEnv) -> Result<f64> {
     Ok(layer_mb)
 }
 
-fn write_json(rows: &[Row], layer_mb: f64, path: &Path) -> Result<()> {
+fn write_json(rows: &[Row], layer_mb: Option<f64>, path: &Path) -> Result<()> {
     let scenarios: Vec<Value> = rows
         .iter()
         .filter(|r| !r.scenario.ends_with("(warm-caches)"))
@@ -130,14 +232,15 @@ fn write_json(rows: &[Row], layer_mb: f64, path: &Path) -> Result<()> {
                 "compile_seconds": r.report["compile_seconds"],
                 "compile_requests": r.report["compile_requests"], "hits": r.report["hits"],
                 "misses": r.report["misses"], "not_cacheable": r.report["not_cacheable"],
-                "hit_rate": r.report["hit_rate"],
+                "hit_rate": r.report["hit_rate"], "parts": r.parts,
             })
         })
         .collect();
-    let layer_mb = (layer_mb * 10.0).round() / 10.0;
+    let layer_mb = layer_mb.map(|mb| (mb * 10.0).round() / 10.0);
     let text = serde_json::to_string_pretty(&json!({
         "target_layer_mb": layer_mb,
         "scenarios": scenarios,
+        "ratios": ratios(rows),
     }))?;
     fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
@@ -197,6 +300,7 @@ impl Bench {
                 job,
                 seconds,
                 report: entry,
+                parts: None,
             };
             eprintln!("bench: {}", line(&row));
             self.rows.push(row);
@@ -205,9 +309,77 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// `cargo xtask <job>` as a fresh runner types it in `fresh`'s checkout, timed whole; the report
+    /// says where the driver's time went, the rest is cargo building and starting the driver.
+    fn typed(
+        &mut self,
+        scenario: &'static str,
+        fresh: &FreshRunner,
+        host: &HostEnv,
+        job: &str,
+    ) -> Result<()> {
+        eprintln!("bench: {scenario:<24} {job:<14} …");
+        let sh = Shell::new()?;
+        sh.change_dir(&fresh.checkout);
+        let cargo = host.cargo();
+        let mut cmd = cmd!(sh, "{cargo} xtask {job}")
+            .quiet()
+            .ignore_status()
+            .ignore_stdout();
+        for (k, _) in std::env::vars().filter(|(k, _)| {
+            caller_env::changes_the_build(k) || k.starts_with("CARGO") || k == "XDG_CACHE_HOME"
+        }) {
+            cmd = cmd.env_remove(k);
+        }
+        // The machine's toolchain (a runner's comes with its image), everything else from HOME.
+        let cmd = cmd
+            .env("RUSTUP_HOME", host.rustup_home())
+            .env("HOME", &fresh.home)
+            .env("TMPDIR", &fresh.tmp)
+            .env("CI", "true")
+            .env("SCCACHE_SERVER_PORT", &self.port);
+        let start = Instant::now();
+        let out = cmd.output().context("running cargo xtask")?;
+        let seconds = start.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!(
+                "bench: {scenario} {job} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = fs::read_to_string(fresh.checkout.join("dist/cache-report.json"))
+            .context("reading the cache report")?;
+        let report: Value = serde_json::from_str(&text)?;
+        let run = &report["run"];
+        let driver = seconds - run["driver_seconds"].as_f64().unwrap_or(0.0);
+        let mut parts = json!({ "driver": (driver * 10.0).round() / 10.0 });
+        if let (Some(parts), Some(phases)) = (parts.as_object_mut(), run["phases"].as_object()) {
+            parts.extend(phases.clone());
+        }
+        // warm-caches reports three jobs: one row for the command, with the last job's counters.
+        let jobs = report["jobs"].as_array().cloned().unwrap_or_default();
+        let counters = (jobs.iter())
+            .find(|j| j["job"] == job)
+            .or(jobs.last())
+            .cloned()
+            .unwrap_or_default();
+        let row = Row {
+            scenario,
+            job: job.to_string(),
+            seconds,
+            report: counters,
+            parts: Some(parts),
+        };
+        eprintln!("bench: {}", line(&row));
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
 /// The working tree at another absolute path (see `copy_sources`), with its own driver binary.
 fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
-    copy_sources(host, to)?;
+    copy_sources(host, to, true)?;
     let sh = Shell::new()?;
     sh.change_dir(to);
     let cargo = host.cargo();
@@ -220,8 +392,9 @@ fn copy_workspace(host: &HostEnv, to: &Path) -> Result<PathBuf> {
 }
 
 /// The working tree's files (tracked or not, minus ignored ones — the same sources the running driver
-/// was built from) at another absolute path, plus node_modules (so npm ci does not skew the timing).
-fn copy_sources(host: &HostEnv, to: &Path) -> Result<()> {
+/// was built from) at another absolute path, and node_modules if asked (so npm ci does not skew the
+/// timing; a runner has only what its cache restores).
+fn copy_sources(host: &HostEnv, to: &Path, node_modules: bool) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(&host.root);
     let files = cmd!(sh, "git ls-files -z --cached --others --exclude-standard")
@@ -234,6 +407,9 @@ fn copy_sources(host: &HostEnv, to: &Path) -> Result<()> {
         let dest = to.join(rel);
         fs::create_dir_all(dest.parent().unwrap())?;
         fs::copy(host.root.join(rel), &dest)?;
+    }
+    if !node_modules {
+        return Ok(());
     }
     let node_modules = host.root.join("sdks/node/node_modules");
     let sdk = to.join("sdks/node/");
@@ -263,6 +439,61 @@ fn line(row: &Row) -> String {
         r["not_cacheable"],
         rate
     )
+}
+
+/// Where each runner row's time went.
+fn parts_table(rows: &[&Row]) -> String {
+    const PARTS: [&str; 6] = ["driver", "tools", "crates", "compile", "smoke", "other"];
+    let header = format!(
+        "{:<26} {:<14} {:>7}  {}",
+        "scenario",
+        "job",
+        "seconds",
+        PARTS.map(|p| format!("{p:>7}")).join("  ")
+    );
+    let lines = rows.iter().map(|r| {
+        let parts = r.parts.clone().unwrap_or_default();
+        let cells = PARTS.map(|p| {
+            parts[p]
+                .as_f64()
+                .map_or(format!("{:>7}", "-"), |x| format!("{x:>7.1}"))
+        });
+        format!(
+            "{:<26} {:<14} {:>7.1}  {}",
+            r.scenario,
+            r.job,
+            r.seconds,
+            cells.join("  ")
+        )
+    });
+    std::iter::once(header)
+        .chain(lines)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The targets' ratios, per job: cold / nocache (medians of the runs) and runner-warm / runner-cold.
+fn ratios(rows: &[Row]) -> Vec<String> {
+    let median = |scenario: &str, job: &str| {
+        let mut secs: Vec<f64> = (rows.iter())
+            .filter(|r| r.scenario == scenario && r.job == job)
+            .map(|r| r.seconds)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        secs.get(secs.len() / 2).copied()
+    };
+    let mut out = Vec::new();
+    for (over, under) in [("cold", "nocache"), ("runner-warm", "runner-cold")] {
+        for job in JOBS {
+            if let (Some(a), Some(b)) = (median(over, job), median(under, job)) {
+                out.push(format!(
+                    "{over} / {under} {job}: {a:.1} s / {b:.1} s = {:.2}",
+                    a / b
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn table(rows: &[Row]) -> String {

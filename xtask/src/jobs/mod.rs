@@ -36,11 +36,11 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
             let manifest = (manifest_path.clone()).unwrap_or_else(|| host.root.join("Cargo.toml"));
             target_layer::run(&host, &manifest, global.dry_run)
         }
-        Job::BenchCache { json } => {
+        Job::BenchCache { json, only, runs } => {
             tools_installed(&global, &host)?;
             match global.dry_run {
                 true => Ok(()),
-                false => bench::run(&host, json.as_deref()),
+                false => bench::run(&host, json.as_deref(), only, *runs),
             }
         }
         Job::BuildRuntime(args)

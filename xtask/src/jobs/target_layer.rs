@@ -1,7 +1,8 @@
 //! target-layer: leave `target/` as the second cache layer CI saves next to sccache's: cargo's outputs for
 //! the dependencies (what sccache cannot cache: proc-macros, build scripts, links), without the workspace
 //! crates' own artifacts (a fresh checkout makes their sources newer, so they always rebuild, and hit
-//! sccache), incremental data, final binaries or scratch directories. warm-caches runs it last.
+//! sccache), incremental data (but the driver's), final binaries or scratch directories. warm-caches runs
+//! it last.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -81,6 +82,9 @@ pub fn prune(target: &Path, workspace: &BTreeSet<String>) -> Result<()> {
     Ok(())
 }
 
+/// The driver's incremental sessions: `incremental/xtask-<hash>`.
+const DRIVER_INCREMENTAL: &str = "xtask-";
+
 fn prune_profile(profile: &Path, workspace: &BTreeSet<String>) -> Result<()> {
     for entry in read_dir(profile)? {
         let path = entry.path();
@@ -91,6 +95,16 @@ fn prune_profile(profile: &Path, workspace: &BTreeSet<String>) -> Result<()> {
                     let unit_name = unit.file_name().to_string_lossy().into_owned();
                     if workspace.contains(crate_of(&unit_name)) {
                         remove(&unit.path())?;
+                    }
+                }
+            }
+            // The driver's own: cargo rebuilds it before anything else runs in a fresh checkout, and
+            // rustc reuses what did not change (measured: ≈ 1 s instead of ≈ 5 s).
+            "incremental" => {
+                for session in read_dir(&path)? {
+                    let session_name = session.file_name().to_string_lossy().into_owned();
+                    if !session_name.starts_with(DRIVER_INCREMENTAL) {
+                        remove(&session.path())?;
                     }
                 }
             }
@@ -188,6 +202,11 @@ mod tests {
             "x86_64-unknown-linux-gnu/release/deps/boxspec_cli-0123456789abcdef",
             "x86_64-unknown-linux-gnu/release/boxspec",
             "x86_64-unknown-linux-gnu/release/incremental/x/y",
+            "debug/.fingerprint/clap-0123456789abcdef/lib-clap",
+            "debug/deps/xtask-0123456789abcdef",
+            "debug/incremental/xtask-11vzpzhqjmju3/s-abc/query-cache.bin",
+            "debug/incremental/boxspec-21vzpzhqjmju3/s-abc/query-cache.bin",
+            "debug/xtask",
             "e2e/dist/thing",
         ];
         for file in files {
@@ -195,7 +214,7 @@ mod tests {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, "x").unwrap();
         }
-        let workspace = ["boxspec", "boxspec-cli", "boxspec_cli"]
+        let workspace = ["boxspec", "boxspec-cli", "boxspec_cli", "xtask"]
             .map(String::from)
             .into();
         prune(&target, &workspace).unwrap();
@@ -212,6 +231,8 @@ mod tests {
                 "release/deps/libserde_derive-0123456789abcdef.so",
                 "x86_64-unknown-linux-gnu/release/.fingerprint/itoa-0123456789abcdef/lib-itoa",
                 "x86_64-unknown-linux-gnu/release/deps/libitoa-0123456789abcdef.rlib",
+                "debug/.fingerprint/clap-0123456789abcdef/lib-clap",
+                "debug/incremental/xtask-11vzpzhqjmju3/s-abc/query-cache.bin",
             ]
         );
         let _ = fs::remove_dir_all(&target);
