@@ -219,12 +219,14 @@ impl Executor {
         let secrets = self.secrets.clone();
         thread::spawn(move || {
             for line in BufReader::new(from).split(b'\n').map_while(Result::ok) {
-                let line = secrets::mask_text(&String::from_utf8_lossy(&line), &secrets);
+                let line = String::from_utf8_lossy(&line);
+                // The check sees what the child printed; only what a person reads is masked.
                 if let Some(buf) = &capture {
                     let mut buf = buf.lock().unwrap();
                     buf.push_str(&line);
                     buf.push('\n');
                 }
+                let line = secrets::mask_text(&line, &secrets);
                 let _ = match to_stderr {
                     true => writeln!(std::io::stderr(), "{line}"),
                     false => writeln!(std::io::stdout(), "{line}"),
@@ -288,6 +290,24 @@ mod tests {
                 .is_ok()
         );
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A secret that happens to be part of what a smoke test prints (a path) is masked where it is
+    /// shown, and the check still compares the real text.
+    #[test]
+    fn checks_compare_what_the_child_printed_not_the_masked_text() {
+        let dir = std::env::temp_dir();
+        let host = HostEnv::fixture(&[("DEPLOY_TOKEN", "bars")]);
+        let mut exec = Executor::new(&host, false);
+        let echo = |text: &str| Cmd::new("echo", &dir).args([text]);
+        let seen = echo("ok: /tmp/bars-shared").expect_stdout("ok: /tmp/bars-shared");
+        exec.run_steps(&[seen.into_step("smoke")]).unwrap();
+        let wrong = echo("ok: /tmp/bars-shared").expect_stdout("ok: /tmp/***-shared");
+        let err = exec.run_steps(&[wrong.into_step("smoke")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("printed \"ok: /tmp/bars-shared\""),
+            "{err:#}"
+        );
     }
 
     #[test]

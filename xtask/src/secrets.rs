@@ -1,5 +1,6 @@
 //! Secret values never reach the output: names that look secret and URL passwords are masked, in plans
-//! (`--dry-run`) and in everything a child prints.
+//! (`--dry-run`) and in everything a child prints. Masking is for what a person reads: checks see the real
+//! text. Identifiers (an access key ID, a key prefix) are not secrets and are shown as they are.
 
 use std::collections::BTreeMap;
 
@@ -16,8 +17,9 @@ const SECRET_WORDS: &[&str] = &[
 
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    // A key prefix (`SCCACHE_S3_KEY_PREFIX`) names a folder, not a key: masking it hid common words.
-    if upper.ends_with("KEY_PREFIX") {
+    // A key prefix (`SCCACHE_S3_KEY_PREFIX`) names a folder and a key ID (`AWS_ACCESS_KEY_ID`) names a
+    // key, neither is one (GitHub does not mask them either): masking them hid common words.
+    if upper.ends_with("KEY_PREFIX") || upper.ends_with("KEY_ID") {
         return false;
     }
     SECRET_WORDS.iter().any(|w| upper.contains(w))
@@ -95,6 +97,8 @@ mod tests {
             ("RUSTC_WRAPPER", "", ""),
             ("SCCACHE_WEBDAV_KEY_PREFIX", "sccache", "sccache"),
             ("SCCACHE_WEBDAV_PASSWORD", "pw-1", "***"),
+            ("AWS_ACCESS_KEY_ID", "bars", "bars"),
+            ("SCCACHE_WEBDAV_USERNAME", "bars", "bars"),
         ];
         for (name, value, want) in cases {
             assert_eq!(mask_value(name, value), want, "{name}={value}");
