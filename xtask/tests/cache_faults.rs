@@ -136,6 +136,17 @@ impl Drill {
         finish_within(child, start, Duration::from_secs(120))
     }
 
+    /// The builds' rustc is a script that runs `first` (a shell line that may wait), then the real rustc.
+    fn slow_rustc(&mut self, first: &str) -> &mut Drill {
+        let sysroot = Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .output()
+            .unwrap();
+        let rustc = Path::new(String::from_utf8(sysroot.stdout).unwrap().trim()).join("bin/rustc");
+        let script = self.fake_wrapper("rustc", &format!("{first}\nexec {rustc:?} \"$@\""));
+        self.set("RUSTC", script)
+    }
+
     /// A script standing in for a broken sccache.
     fn fake_wrapper(&self, name: &str, body: &str) -> String {
         let path = self.dir.join(name);
@@ -634,7 +645,10 @@ fn a_server_restarted_mid_build_is_reported_as_such() {
         report["mode"], "auto (sccache server restarted mid-build)",
         "{report}"
     );
-    assert_eq!(report["hits"], 0, "{report}");
+    // The new server compiled the rest of the build: none of its counters are the job's.
+    let shown = ["compile_requests", "hits", "misses", "writes"].map(|k| report[k].as_u64());
+    assert_eq!(shown, [Some(0); 4], "{report}");
+    assert!(report["hit_rate"].is_null(), "{report}");
 }
 
 /// sccache compiles locally when its server dies during a compile, but fails the request when it dies
@@ -644,18 +658,9 @@ fn a_server_restarted_mid_build_is_reported_as_such() {
 fn a_server_killed_while_it_answers_is_survived() {
     let mut drill = Drill::new("killed-answering");
     let asked = drill.dir.join("server-asked");
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .unwrap();
-    let rustc = Path::new(String::from_utf8(sysroot.stdout).unwrap().trim()).join("bin/rustc");
-    let slow_rustc = drill.fake_wrapper(
-        "rustc",
-        &format!(
-            "[ \"$(cat /proc/$PPID/comm)\" = sccache ] && mkdir {asked:?} 2>/dev/null && sleep 5\nexec {rustc:?} \"$@\""
-        ),
-    );
-    drill.set("RUSTC", slow_rustc);
+    drill.slow_rustc(&format!(
+        "[ \"$(cat /proc/$PPID/comm)\" = sccache ] && mkdir {asked:?} 2>/dev/null && sleep 5"
+    ));
     let port = drill.port.to_string();
     let run = drill.fault_once(|| asked.exists(), || signal_drill_server(&port, "KILL"));
     assert!(run.ok, "{}", run.stderr);
@@ -824,11 +829,18 @@ fn s3_with_wrong_credentials_falls_back_to_local_disk() {
 /// Credentials refused after a good start (an expired token, a revoked key): the backend answers every
 /// read and write with an error. sccache would go on paying for failed uploads; the driver stops it.
 fn s3_refusing_credentials_mid_build_finishes_uncached() {
-    // The bucket, then sccache's start-up check (a read and a write) pass; every later request is refused.
-    let s3 = Server::s3_checking_credentials_after(3);
+    let s3 = Server::s3();
     let mut drill = Drill::new("s3-refusing");
-    drill.set_all(s3.s3_env());
-    let run = fault_mid_build(&mut drill, || {});
+    // The refused requests come with the last library, just before the binary: a binary that takes a
+    // while gives the watch (once a second) time to see them.
+    drill
+        .set_all(s3.s3_env())
+        .slow_rustc("case \" $* \" in *' --crate-name fixture '*) sleep 4 ;; esac");
+    let run = fault_mid_build(&mut drill, || {
+        // Mid-build: the first library's compile went through the bucket.
+        assert!(s3.s3_objects() > 0, "nothing stored before the fault");
+        s3.refuse_credentials();
+    });
     assert_finished_uncached_because(&drill, &run, "s3", "answered with errors");
 }
 
@@ -868,6 +880,29 @@ fn webdav_with_a_wrong_password_falls_back_to_local_disk() {
         "wrong-password-123",
     );
     assert_eq!(files_under(&drill.dir.join("dav")), 0);
+}
+
+/// The driver holds `--cache read` to its promise whatever sccache does: a server that writes anyway
+/// (here the read-only switch is dropped on its way to sccache) fails the job.
+#[test]
+fn a_read_only_build_whose_server_writes_fails() {
+    let mut drill = Drill::new("read-only-writes");
+    let writes_anyway = drill.fake_wrapper(
+        "sccache-writing-anyway",
+        &format!(
+            "unset SCCACHE_LOCAL_RW_MODE\nexec {:?} \"$@\"",
+            pinned_sccache()
+        ),
+    );
+    drill.set("XTASK_SCCACHE", writes_anyway);
+    let run = drill.run(&["--cache", "read"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: --cache read: the build wrote 2 objects to the cache"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// `--cache read`: hits from what trusted builds stored, and not one object written, on both stores.

@@ -67,6 +67,13 @@ impl Server {
         server
     }
 
+    /// From now on moto checks the credentials of every request, and ours are not valid (only keys made
+    /// through its IAM API are): a token that expires, a key revoked during the build.
+    pub fn refuse_credentials(&self) {
+        let answer = self.http_with_body("POST", "/moto-api/reset-auth", "0");
+        assert!(answer.starts_with("HTTP/1.1 200"), "moto: {answer}");
+    }
+
     /// wsgidav serving `root` to the user `ci` with password `dav-secret` (Basic auth).
     pub fn webdav(root: &Path) -> Server {
         let port = free_port();
@@ -96,12 +103,18 @@ impl Server {
     }
 
     pub fn http_text(&self, method: &str, path: &str) -> String {
+        self.http_with_body(method, path, "")
+    }
+
+    /// The whole answer to a request with `body`.
+    pub fn http_with_body(&self, method: &str, path: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             conn,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
         )
         .unwrap();
         let mut text = String::new();
