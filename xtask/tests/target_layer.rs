@@ -1,6 +1,6 @@
-//! The target layer: what `cargo xtask target-layer` (warm-caches' last step) leaves in `target/`, and
-//! that a stale or partial layer restored into a changed workspace still gives the right artifact:
-//! cargo's fingerprints decide, the layer only saves work.
+//! The target layer: what `cargo xtask target-layer` (warm-caches' last step) leaves in `target/`, that
+//! it is smaller than the target it was made from and saves work, and that a stale or partial layer
+//! restored into a changed workspace still gives the right artifact: cargo's fingerprints decide.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::time::Instant;
 mod common;
 use common::{Run, driver, fresh_dir, tools_installed};
 
-/// A bin crate `app` and, outside its workspace, the dependency `greeting` it uses.
+/// A bin crate `app` and, outside its workspace, the dependency `greeting` it uses, which uses `words`.
 struct Workspace {
     dir: PathBuf,
 }
@@ -29,6 +29,11 @@ impl Workspace {
             "app/src/main.rs",
             "fn main() {\n    println!(\"{}\", greeting::hello());\n}\n",
         );
+        ws.write(
+            "words/Cargo.toml",
+            "[package]\nname = \"words\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+        );
+        ws.write("words/src/lib.rs", "pub const HELLO: &str = \"hello\";\n");
         ws.greeting("1.0.0");
         ws
     }
@@ -39,12 +44,12 @@ impl Workspace {
             "greeting/Cargo.toml",
             &format!(
                 "[package]\nname = \"greeting\"\nversion = \"{version}\"\nedition = \"2021\"\n\n\
-                 [features]\nloud = []\n"
+                 [dependencies]\nwords = {{ path = \"../words\" }}\n\n[features]\nloud = []\n"
             ),
         );
         self.write(
             "greeting/src/lib.rs",
-            "pub fn hello() -> String {\n    let text = format!(\"hello {}\", env!(\"CARGO_PKG_VERSION\"));\n    \
+            "pub fn hello() -> String {\n    let text = format!(\"{} {}\", words::HELLO, env!(\"CARGO_PKG_VERSION\"));\n    \
              if cfg!(feature = \"loud\") { text.to_uppercase() } else { text }\n}\n",
         );
     }
@@ -75,10 +80,23 @@ impl Workspace {
 
     /// Builds the app and says what it prints.
     fn build_and_run(&self) -> String {
-        self.xtask("check-cache");
+        self.build_and_run_compiling().0
+    }
+
+    /// Builds the app and says what it prints and which packages cargo compiled for it.
+    fn build_and_run_compiling(&self) -> (String, Vec<String>) {
+        let run = self.xtask("check-cache");
+        let compiled = (run.stderr.lines())
+            .filter_map(|l| l.trim_start().strip_prefix("Compiling "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_string)
+            .collect();
         let binary = self.target().join("x86_64-unknown-linux-gnu/release/app");
         let out = Command::new(binary).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        (
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            compiled,
+        )
     }
 
     /// Units of `name` in the target-triple profile's `deps`.
@@ -114,6 +132,15 @@ impl Drop for Workspace {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Bytes of the files under `dir`.
+fn size_of(dir: &Path) -> u64 {
+    let out = Command::new("du").args(["-sb"]).arg(dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    (text.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("du {}: {text}", dir.display()))
 }
 
 fn copy(from: &Path, to: &Path) {
@@ -153,22 +180,33 @@ fn the_layer_keeps_dependencies_and_drops_the_workspace() {
     assert_eq!(ws.build_and_run(), "hello 1.0.0");
 }
 
-/// A layer restored from an older key (another version of a dependency, another feature set), or only
-/// part of one, never gives a wrong artifact: the changed crates rebuild.
+/// The layer is smaller than the target it was made from, and saves work: restored from an older key
+/// (another version of a dependency, another feature set), only what changed rebuilds. Stale or only
+/// part of one, it never gives a wrong artifact: cargo's fingerprints decide.
 #[test]
 fn a_stale_or_partial_layer_still_gives_the_right_artifact() {
     let ws = Workspace::new("stale");
-    assert_eq!(ws.build_and_run(), "hello 1.0.0");
+    let (printed, cold) = ws.build_and_run_compiling();
+    assert_eq!(printed, "hello 1.0.0");
+    assert_eq!(
+        cold,
+        ["words", "greeting", "app"],
+        "a cold build compiles all"
+    );
+    let full = size_of(&ws.target());
     ws.xtask("target-layer");
+    let layer = size_of(&ws.target());
+    assert!(
+        layer < full,
+        "the layer ({layer} bytes) is not smaller than the target ({full} bytes)"
+    );
     let saved = ws.save_layer();
 
     ws.greeting("1.1.0");
     ws.restore_layer(&saved);
-    assert_eq!(
-        ws.build_and_run(),
-        "hello 1.1.0",
-        "a new dependency version"
-    );
+    let (printed, rebuilt) = ws.build_and_run_compiling();
+    assert_eq!(printed, "hello 1.1.0", "a new dependency version");
+    assert_eq!(rebuilt, ["greeting", "app"], "only what changed rebuilds");
 
     let manifest = fs::read_to_string(ws.dir.join("app/Cargo.toml")).unwrap();
     ws.write(
