@@ -142,10 +142,12 @@ impl Container {
             "--network={}",
             if remote { "host" } else { "none" }
         ));
-        match (self.engine, self.uid) {
-            (Engine::Podman, uid) if uid != 0 => args.push("--userns=keep-id".into()),
-            _ => args.push(format!("--user={}:{}", self.uid, self.gid)),
+        // Rootless podman: keep-id maps the user's uid to itself inside, so `--user` is the same uid
+        // inside and out (without it, a uid inside is a subordinate uid outside).
+        if self.engine == Engine::Podman && self.uid != 0 {
+            args.push("--userns=keep-id".into());
         }
+        args.push(format!("--user={}:{}", self.uid, self.gid));
         args.extend(
             self.mounts(host, cache, &cmd.cwd)
                 .iter()
@@ -534,19 +536,29 @@ mod tests {
     fn runs_as_the_invoking_user() {
         let host = host();
         let cache = local();
-        let cases = [
-            (Engine::Docker, 1000, "--user=1000:1000"),
-            (Engine::Docker, 0, "--user=0:0"),
-            (Engine::Podman, 0, "--user=0:0"),
-            (Engine::Podman, 1000, "--userns=keep-id"),
+        // Under rootless podman, dropping keep-id and --user leaves uid 0 inside, which is the user
+        // outside: the ownership test cannot see it, this table does.
+        let cases: [(Engine, u32, &[&str]); 4] = [
+            (Engine::Docker, 1000, &["--user=1000:1001"]),
+            (Engine::Docker, 0, &["--user=0:1001"]),
+            (Engine::Podman, 0, &["--user=0:1001"]),
+            (
+                Engine::Podman,
+                1000,
+                &["--userns=keep-id", "--user=1000:1001"],
+            ),
         ];
         for (engine, uid, want) in cases {
-            let cmd = wrapped_build(container(engine, uid, true), &host, &cache);
-            assert!(
-                cmd.args.contains(&want.to_string()),
-                "{engine:?} {uid}: {:?}",
-                cmd.args
-            );
+            let c = Container {
+                gid: 1001,
+                ..container(engine, uid, true)
+            };
+            let cmd = wrapped_build(c, &host, &cache);
+            let user_args: Vec<&str> = (cmd.args.iter())
+                .filter(|a| a.starts_with("--user"))
+                .map(String::as_str)
+                .collect();
+            assert_eq!(user_args, want, "{engine:?} {uid}: {:?}", cmd.args);
             assert!(
                 envs(&cmd).contains(&"HOME=/home/u/.cache/boxspec-xtask/container-home"),
                 "a writable HOME the user owns"
