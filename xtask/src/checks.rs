@@ -56,6 +56,29 @@ pub fn elf_machine(bytes: &[u8]) -> Option<u16> {
     }
 }
 
+/// Fails unless the file is a 64-bit Mach-O file for `cputype` (a Mac artifact checked on any host).
+pub fn macho(path: &Path, cputype: u32) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    match macho_cputype(&bytes) {
+        Some(found) if found == cputype => Ok(format!(
+            "{}: Mach-O for cputype {cputype:#x}",
+            path.display()
+        )),
+        found => bail!(
+            "{} is not a Mach-O file for cputype {cputype:#x} (found {found:?}): built for another platform?",
+            path.display()
+        ),
+    }
+}
+
+/// `cputype` of a 64-bit little-endian Mach-O file (magic 0xfeedfacf), if it is one.
+pub fn macho_cputype(bytes: &[u8]) -> Option<u32> {
+    match bytes {
+        [0xcf, 0xfa, 0xed, 0xfe, a, b, c, d, ..] => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
 /// The newest `GLIBC_2.N` version an ELF file names. Version requirements live in `.dynstr` as plain
 /// strings, so a byte scan finds them without an ELF parser.
 pub fn newest_glibc(bytes: &[u8]) -> Option<u32> {
@@ -90,6 +113,13 @@ mod tests {
         assert_eq!(elf_machine(&aarch64), Some(183));
         assert_eq!(elf_machine(&x86_64), Some(62));
         assert_eq!(elf_machine(b"MZ not an ELF file at all"), None);
+    }
+
+    #[test]
+    fn macho_cputype_is_read_from_the_header() {
+        let arm64 = [0xcf, 0xfa, 0xed, 0xfe, 0x0c, 0, 0, 0x01, 0, 0, 0, 0];
+        assert_eq!(macho_cputype(&arm64), Some(0x0100_000c));
+        assert_eq!(macho_cputype(b"\x7fELF not a Mach-O file"), None);
     }
 
     #[test]

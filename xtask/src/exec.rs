@@ -156,6 +156,7 @@ impl Executor {
                 machine,
                 max_glibc_minor,
             } => println!("{}", checks::elf_floor(path, *machine, *max_glibc_minor)?),
+            Action::CheckMachO { path, cputype } => println!("{}", checks::macho(path, *cputype)?),
             Action::Notice(text) => self.notice(text),
         }
         Ok(Ran::Done)

@@ -166,11 +166,27 @@ pub enum Job {
         #[arg(long, value_name = "PATH")]
         manifest_path: Option<std::path::PathBuf>,
     },
+    /// Collect the build jobs' artifacts into dist/release/ (wheels + sdist, npm packages, runtime
+    /// archives + SHA256SUMS) after checking the set: every target, one version, platforms as named.
+    Release {
+        /// The build artifacts as actions/download-artifact lays them out: one folder per artifact,
+        /// named `<job>-<target>` (build-runtime-x86_64-unknown-linux-gnu, …).
+        #[arg(long, value_name = "DIR")]
+        artifacts: PathBuf,
+        /// The release tag (`v0.1.0`): it must name the version everything else says.
+        #[arg(long, env = "XTASK_RELEASE_TAG", value_name = "TAG")]
+        tag: Option<String>,
+        #[command(flatten)]
+        targets: ReleaseTargets,
+    },
+    /// Upload dist/release/ with twine (PyPI) and npm publish; a version already out is refused
+    /// before anything is uploaded.
+    Publish(ReleaseTargets),
     /// Lint .github/workflows with the pinned actionlint and zizmor.
     LintWorkflows,
     /// Install the pinned tools and print where each one is, as JSON.
     Tools {
-        /// Also install the real servers the tests run against (redis-server).
+        /// Also install the real servers the tests run against (redis-server, S3, WebDAV, pypiserver, verdaccio).
         #[arg(long)]
         test: bool,
     },
@@ -180,6 +196,15 @@ pub enum Job {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which targets a release holds: every platform the SDKs ship unless named here. A release of fewer
+/// (a test, a platform whose runner is down) must say so to `release` and again to `publish`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ReleaseTargets {
+    /// Release only these targets (comma-separated), not every shipped one.
+    #[arg(long = "targets", value_name = "TRIPLES", value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 /// A combination of flags clap cannot reject by itself; exits with 2 like clap's own usage errors.

@@ -74,7 +74,7 @@ impl HostEnv {
             )
             .current,
             root: root.to_path_buf(),
-            tools_state: ToolsState::probe(&tools),
+            tools_state: ToolsState::probe(&tools, root),
             tools,
             node_modules_current: node_modules_current(&root.join("sdks/node")),
             python3: find("python3"),
@@ -257,8 +257,9 @@ impl HostEnv {
             tools_state: ToolsState {
                 venv: ready,
                 linker_current: true,
-                extra: [ready, ready],
+                extra: [ready, ready, ready],
                 emulated_node: false,
+                verdaccio_current: false,
             },
             node_modules_current: true,
             smoke_venv_ready: true,

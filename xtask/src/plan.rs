@@ -43,6 +43,11 @@ pub enum Action {
         machine: u16,
         max_glibc_minor: u32,
     },
+    /// Fail unless the file is a 64-bit Mach-O file for `cputype`.
+    CheckMachO {
+        path: PathBuf,
+        cputype: u32,
+    },
     /// Say one line (a notice), e.g. which smoke tests cannot run on this host and how to enable them.
     Notice(String),
 }
@@ -271,6 +276,12 @@ impl fmt::Display for Step {
             } => writeln!(
                 f,
                 "[{}] check {} is ELF machine {machine} and needs at most GLIBC_2.{max_glibc_minor}",
+                self.name,
+                path.display()
+            ),
+            Action::CheckMachO { path, cputype } => writeln!(
+                f,
+                "[{}] check {} is Mach-O for cputype {cputype:#x}",
                 self.name,
                 path.display()
             ),

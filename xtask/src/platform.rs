@@ -114,6 +114,26 @@ impl Platform {
         }
     }
 
+    /// npm's `os`, `cpu` and `libc` of the platform's package (napi-rs's per-platform layout).
+    pub fn npm_fields(&self) -> (&'static str, &'static str, Option<&'static str>) {
+        let cpu = match self.arch {
+            Arch::X86_64 => "x64",
+            Arch::Aarch64 => "arm64",
+        };
+        match self.os {
+            Os::Linux => ("linux", cpu, Some("glibc")),
+            Os::MacOs => ("darwin", cpu, None),
+        }
+    }
+
+    /// Mach-O's `cputype` for the architecture (macOS artifacts are checked for it).
+    pub fn macho_cputype(&self) -> u32 {
+        match self.arch {
+            Arch::X86_64 => 0x0100_0007,
+            Arch::Aarch64 => 0x0100_000c,
+        }
+    }
+
     /// The wheel's platform tag as maturin writes it into the file name (for Linux, the legacy
     /// manylinux2014 alias first) and the tag auditwheel or delocate computes.
     pub fn wheel_platform(&self) -> (String, String) {

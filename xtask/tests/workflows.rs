@@ -299,6 +299,11 @@ impl Workflow {
         }
     }
 
+    /// Builds tags: on a tag push, or called (release.yml calls the build workflows on `v*` tags).
+    fn builds_tags(&self) -> bool {
+        self.has_tag_trigger() || self.triggers().iter().any(|(t, _)| t == "workflow_call")
+    }
+
     fn has_tag_trigger(&self) -> bool {
         self.triggers()
             .iter()
@@ -482,7 +487,8 @@ fn every_action_is_pinned_by_sha_with_its_version_in_a_comment() {
     for wf in workflows() {
         for (job, _, step) in wf.steps() {
             if let Some(uses) = step.get_str("uses") {
-                if uses.starts_with("./") || uses.starts_with("docker://") {
+                if uses.starts_with("./") || uses.starts_with("$/") || uses.starts_with("docker://")
+                {
                     continue;
                 }
                 if !is_full_sha(action(uses).1) {
@@ -495,7 +501,8 @@ fn every_action_is_pinned_by_sha_with_its_version_in_a_comment() {
         }
         for (i, line) in wf.text.lines().enumerate() {
             let t = line.trim_start().trim_start_matches("- ");
-            if t.starts_with("uses:") && !t.starts_with("uses: ./") && !line.contains(" # ") {
+            let local = t.starts_with("uses: ./") || t.starts_with("uses: $/");
+            if t.starts_with("uses:") && !local && !line.contains(" # ") {
                 errors.push(format!(
                     "{}:{}: pinned action without a `# vX` comment: {line:?}",
                     wf.file,
@@ -578,7 +585,7 @@ fn tag_builds_cannot_use_the_cache() {
     let mut tagged = 0;
     for wf in workflows()
         .iter()
-        .filter(|w| w.is_build() && w.has_tag_trigger())
+        .filter(|w| w.is_build() && w.builds_tags())
     {
         tagged += 1;
         let wf_env = wf.doc.get("env");
@@ -756,6 +763,9 @@ fn workflows_are_least_privilege_and_cancel_superseded_runs() {
             ));
         }
         for (job, j) in wf.jobs() {
+            if wf.file == "release.yml" && job == "publish" {
+                continue; // release_publishes_from_the_build_workflows_artifacts checks it
+            }
             if let Some(p) = j.get("permissions") {
                 errors.push(format!(
                     "{} job `{job}`: widens permissions: {p:?}",
@@ -768,8 +778,10 @@ fn workflows_are_least_privilege_and_cancel_superseded_runs() {
             .and_then(|c| c.get_str("group"))
             .map(expr)
             .unwrap_or_default();
+        // A release cancelled half-way would leave a version half published.
+        let cancels = (wf.file != "release.yml").to_string();
         if !(group.contains("github.workflow") && group.contains("github.ref"))
-            || conc.and_then(|c| c.get_str("cancel-in-progress")) != Some("true")
+            || conc.and_then(|c| c.get_str("cancel-in-progress")) != Some(cancels.as_str())
         {
             errors.push(format!(
                 "{}: needs concurrency keyed on workflow+ref with cancel-in-progress: true",
@@ -787,6 +799,7 @@ fn every_platform_builds_on_its_own_runner() {
     let wanted = [
         ("ubuntu-latest", "x86_64-unknown-linux-gnu"),
         ("ubuntu-24.04-arm", "aarch64-unknown-linux-gnu"),
+        ("macos-15-intel", "x86_64-apple-darwin"),
         ("macos-14", "aarch64-apple-darwin"),
     ];
     let mut checked = 0;
@@ -839,6 +852,123 @@ fn build_workflows_upload_dist() {
             wf.file
         );
     }
+}
+
+/// A `v*` tag builds through the build workflows themselves (called: one definition serves both, with the
+/// cache off on tags as they decide), and one job that needs them all downloads their artifacts, each in
+/// a folder named `<job>-<target>` as they upload it, then only calls `cargo xtask release` and
+/// `cargo xtask publish`. That job alone may mint the OIDC token trusted publishing needs.
+#[test]
+fn release_publishes_from_the_build_workflows_artifacts() {
+    let all = workflows();
+    let wf = (all.iter().find(|w| w.file == "release.yml")).expect(".github/workflows/release.yml");
+    let triggers: Vec<String> = wf.triggers().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(triggers, ["push"], "release.yml runs on tag pushes only");
+    assert!(wf.has_tag_trigger());
+    let mut errors = Vec::new();
+    let builds = ["build-runtime", "build-node", "build-wheels"];
+    for build in builds {
+        let job = wf.jobs().iter().find(|(id, _)| id == build).map(|(_, j)| j);
+        let uses = job.and_then(|j| j.get_str("uses"));
+        if uses != Some(&format!("$/.github/workflows/{build}.yml")) {
+            errors.push(format!(
+                "release.yml: job `{build}` must call {build}.yml, has {uses:?}"
+            ));
+        }
+        let called = all
+            .iter()
+            .find(|w| w.file == format!("{build}.yml"))
+            .unwrap();
+        if !called.triggers().iter().any(|(t, _)| t == "workflow_call") || called.has_tag_trigger()
+        {
+            errors.push(format!(
+                "{build}.yml: tags build only through release.yml (workflow_call, no tag trigger)"
+            ));
+        }
+        // release reads `<job>-<target>` folders: the name each build uploads its dist/ under.
+        let upload = (called.steps().into_iter())
+            .find(|(_, _, s)| {
+                s.get_str("uses")
+                    .is_some_and(|u| action(u).0 == "actions/upload-artifact")
+            })
+            .and_then(|(_, _, s)| s.get("with").and_then(|w| w.get_str("name")).map(expr));
+        let want = format!("{build}-${{{{ matrix.target }}}}");
+        if upload.as_deref() != Some(want.as_str()) {
+            errors.push(format!(
+                "{build}.yml: upload-artifact name must be {want:?}, has {upload:?}"
+            ));
+        }
+    }
+    let (_, publish) = (wf.jobs().iter())
+        .find(|(_, j)| j.get("steps").is_some())
+        .expect("release.yml: a job with steps");
+    let needs: Vec<&str> = publish
+        .get("needs")
+        .map(Yaml::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Yaml::str)
+        .collect();
+    if needs != builds {
+        errors.push(format!(
+            "release.yml: the publishing job must need {builds:?}, needs {needs:?}"
+        ));
+    }
+    let perms = publish.get("permissions");
+    let want = Yaml::Map(vec![
+        ("contents".into(), Yaml::Scalar("read".into())),
+        ("id-token".into(), Yaml::Scalar("write".into())),
+    ]);
+    if perms != Some(&want) {
+        errors.push(format!("release.yml: the publishing job needs exactly contents: read and id-token: write, has {perms:?}"));
+    }
+    let env = |k: &str| {
+        publish
+            .get("env")
+            .and_then(|e| e.get_str(k))
+            .map(str::to_string)
+    };
+    if env("NPM_CONFIG_PROVENANCE").as_deref() != Some("true") {
+        errors.push(
+            "release.yml: npm publishes with provenance (NPM_CONFIG_PROVENANCE: 'true')".into(),
+        );
+    }
+    let mut runs = Vec::new();
+    for step in publish.get("steps").map(Yaml::items).unwrap_or_default() {
+        let label = step_label(&wf.file, "publish", step);
+        match (step.get_str("uses"), step.get_str("run")) {
+            (Some(uses), None) => {
+                let (name, r) = action(uses);
+                let download = name == "actions/download-artifact";
+                if !(SETUP_ACTIONS.contains(&name) || download)
+                    || name.starts_with("actions/cache")
+                    || !is_full_sha(r)
+                {
+                    errors.push(format!("{label}: `{uses}` is not a pinned set-up action"));
+                }
+                let with = |k: &str| step.get("with").and_then(|w| w.get_str(k));
+                if download
+                    && (with("path") != Some("artifacts")
+                        || with("name").is_some()
+                        || with("pattern").is_some())
+                {
+                    errors.push(format!(
+                        "{label}: download every artifact into artifacts/ (one folder each)"
+                    ));
+                }
+            }
+            (None, Some(run)) => runs.push(run.trim().to_string()),
+            _ => errors.push(format!("{label}: needs exactly one of uses/run")),
+        }
+    }
+    assert_eq!(
+        runs,
+        [
+            "cargo xtask release --artifacts artifacts",
+            "cargo xtask publish"
+        ]
+    );
+    assert!(errors.is_empty(), "\n{}", errors.join("\n"));
 }
 
 #[test]

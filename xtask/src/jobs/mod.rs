@@ -12,6 +12,8 @@ pub mod doctor;
 pub mod lint;
 pub mod node;
 pub mod pipeline;
+pub mod publish;
+pub mod release;
 pub mod runtime;
 pub mod target_layer;
 pub mod tool_paths;
@@ -32,6 +34,12 @@ pub fn run(job: Job, global: Global, host: HostEnv) -> Result<()> {
         // The linters have a venv of their own: no build tool is needed.
         Job::LintWorkflows => lint::run(&mut Executor::new(&host, global.dry_run), &host),
         Job::Tools { test } => tool_paths::run(&mut tools_installed(&global, &host)?, &host, *test),
+        Job::Release {
+            artifacts,
+            tag,
+            targets,
+        } => release::run(&global, &host, artifacts, tag.as_deref(), targets),
+        Job::Publish(targets) => publish::run(&global, &host, targets),
         Job::TargetLayer { manifest_path } => {
             let manifest = (manifest_path.clone()).unwrap_or_else(|| host.root.join("Cargo.toml"));
             target_layer::run(&host, &manifest, global.dry_run)
@@ -118,6 +126,8 @@ pub fn build_jobs(job: &Job) -> (Vec<BuildJob>, CacheMode) {
         | Job::LintWorkflows
         | Job::Tools { .. }
         | Job::TargetLayer { .. }
+        | Job::Release { .. }
+        | Job::Publish(_)
         | Job::BenchCache { .. } => vec![],
     };
     (jobs, CacheMode::Auto)

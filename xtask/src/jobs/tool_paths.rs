@@ -1,18 +1,25 @@
 //! tools: install the pinned tools (and, with `--test`, the test servers) and print where each one is,
 //! so tests and scripts never work the paths out again. (The linters are `lint-workflows`' own.)
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::pipeline::extra_installed;
 use crate::exec::Executor;
 use crate::host::HostEnv;
-use crate::tools::ExtraVenv;
+use crate::tools::{self, ExtraVenv};
 
 pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
     let t = &host.tools;
     if test {
         extra_installed(exec, host, ExtraVenv::TestServers)?;
+        if !host.tools_state.verdaccio_current {
+            let npm = host
+                .npm
+                .as_deref()
+                .context("npm is not on PATH; verdaccio needs it")?;
+            exec.run_steps(&tools::install_verdaccio(t, &host.root, npm))?;
+        }
     }
     if exec.dry_run {
         return Ok(());
@@ -28,6 +35,9 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "redis-server": redis,
         "moto_server": t.test_venv().join("bin/moto_server"),
         "wsgidav": t.test_venv().join("bin/wsgidav"),
+        "pypi-server": t.test_venv().join("bin/pypi-server"),
+        "verdaccio": t.verdaccio_dir().join("node_modules/.bin/verdaccio"),
+        "emulated-node": t.emulated_node(),
     });
     println!("{}", serde_json::to_string_pretty(&paths)?);
     Ok(())
