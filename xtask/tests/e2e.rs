@@ -74,6 +74,9 @@ fn dry_run_prints_the_plan_and_builds_nothing() {
 #[test]
 fn build_jobs_produce_smoke_tested_artifacts() {
     let dist = scratch_dist("dist");
+    // A fresh cache: what build-node and build-wheels hit is what build-runtime wrote in this run, not
+    // what a run before left.
+    scratch_dist("sccache");
     let summary = root().join("target/e2e/step-summary.md");
     let _ = fs::remove_file(&summary);
     let summary_arg = summary.display().to_string();
@@ -97,6 +100,11 @@ fn build_jobs_produce_smoke_tested_artifacts() {
     );
     let md = fs::read_to_string(&summary).expect("step summary");
     assert!(md.contains("| build-runtime | auto |"), "{md}");
+    let first = job_report(&dist, "build-runtime");
+    assert_eq!(
+        first["hits"], 0,
+        "build-runtime hit a cache it did not fill: {first}"
+    );
 
     let node = xtask(&["build-node"], &dist, &calls.env("build-node", &[]));
     let wheels = xtask(&["build-wheels"], &dist, &calls.env("build-wheels", &[]));
@@ -120,12 +128,11 @@ fn build_jobs_produce_smoke_tested_artifacts() {
     calls.assert_shared_units_identical();
     // Each job cleaned its target: what build-node and build-wheels share with the jobs before them
     // comes from the cache (serde, serde_json, boxspec and their dependencies).
-    let report: Value =
-        serde_json::from_str(&fs::read_to_string(dist.join("cache-report.json")).unwrap()).unwrap();
-    for entry in report["jobs"].as_array().unwrap() {
+    for job in ["build-runtime", "build-node", "build-wheels"] {
+        let entry = job_report(&dist, job);
         assert_eq!(entry["mode"], "auto", "{entry}");
         assert_eq!(entry["backend"], "local", "{entry}");
-        if entry["job"] != "build-runtime" {
+        if job != "build-runtime" {
             let hits = entry["hits"].as_u64().unwrap();
             assert!(hits >= 10, "too few cross-job hits: {entry}");
         }
@@ -172,11 +179,28 @@ fn build_jobs_produce_smoke_tested_artifacts() {
     assert_eq!(jobs, ["build-runtime", "build-node", "build-wheels"]);
 }
 
+/// The entry of `job` in the cache report of the last run into `dist`.
+fn job_report(dist: &Path, job: &str) -> Value {
+    let text = fs::read_to_string(dist.join("cache-report.json")).unwrap();
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    let entry = jobs.iter().find(|j| j["job"] == job);
+    entry
+        .unwrap_or_else(|| panic!("no {job} in {report}"))
+        .clone()
+}
+
 /// Run again as a user types it (`cargo xtask …`: cargo builds and starts the driver first), with every
 /// package registry unreachable: crates.io (offline), PyPI and npm (a closed local port).
+///
+/// And with a secret that is part of what the smoke tests print (a piece of the example's digest) and
+/// an identifier that is part of the path `boxspec validate` prints: the checks compare the real text,
+/// the secret is masked where it is printed and the identifier is not masked at all.
 fn second_builds_need_no_registry(dist: &Path) {
     let closed = format!("http://127.0.0.1:{}", common::free_port());
-    for job in ["build-node", "build-wheels"] {
+    let digest = fs::read_to_string(root().join("examples/box.digest")).unwrap();
+    let secret = &digest.trim()[7..23];
+    for job in ["build-runtime", "build-node", "build-wheels"] {
         let mut cmd = common::driver(true);
         cmd.arg(job);
         let out = cmd
@@ -188,14 +212,34 @@ fn second_builds_need_no_registry(dist: &Path) {
             .env("CARGO_NET_OFFLINE", "true")
             .env("PIP_INDEX_URL", format!("{closed}/simple"))
             .env("npm_config_registry", format!("{closed}/"))
+            .env("BOXSPEC_DEPLOY_TOKEN", secret)
+            .env("AWS_ACCESS_KEY_ID", "examples")
             .output()
             .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
         assert!(
             out.status.success(),
-            "a second `cargo xtask {job}` needed a registry:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "a second `cargo xtask {job}` failed (a registry needed, or a check saw masked text):\n{stdout}\n{stderr}"
         );
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{job} printed the secret:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("sha256:***"),
+            "{job}: the smoke test's digest, masked:\n{stdout}"
+        );
+        if job == "build-runtime" {
+            let example = root().join("examples/box.json");
+            let shown = format!("ok: {}", example.display());
+            assert!(
+                stdout.contains(&shown),
+                "{shown:?} (an identifier is not a secret):\n{stdout}"
+            );
+        }
     }
 }
 
