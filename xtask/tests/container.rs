@@ -45,7 +45,7 @@ fn image() -> Option<String> {
     if required() {
         panic!("the container test is required here, but {why}");
     }
-    say(&format!(
+    common::skipped(&format!(
         "SKIPPED container test: {why}. `sudo .ci/container-setup.sh` sets a Debian machine up."
     ));
     None
@@ -296,7 +296,7 @@ fn ownership_can_show() -> bool {
              podman, as .ci/run does"
         );
     }
-    say(&format!(
+    common::skipped(&format!(
         "NOT PROVEN here: {why}. Run it as a user who has rootless podman and the image \
          (.ci/run does)"
     ));

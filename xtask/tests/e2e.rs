@@ -361,11 +361,9 @@ fn aarch64_artifacts_are_smoke_tested_under_emulation() {
         {
             panic!("the aarch64 test is required here, but {why}");
         }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
+        common::skipped(&format!(
             "SKIPPED aarch64 test: {why}. `sudo .ci/aarch64-setup.sh` sets a Debian machine up."
-        );
+        ));
         return;
     }
     let dist = scratch_dist("aarch64");

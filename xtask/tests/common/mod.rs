@@ -76,6 +76,25 @@ pub fn fresh_dir(kind: &str, name: &str) -> PathBuf {
     dir
 }
 
+/// Says why a test did not run (or ran and proved nothing), and records it for the closing summary
+/// `.ci/run` prints: libtest counts such a test as passed. The line goes to stderr uncaptured.
+pub fn skipped(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+    let record = skipped_record();
+    let _ = fs::create_dir_all(record.parent().unwrap());
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&record);
+    let _ = file.as_mut().map(|f| writeln!(f, "{text}"));
+}
+
+/// Where skips are recorded: `target/tmp/skipped-tests.txt` (.ci/run empties it before the tests).
+pub fn skipped_record() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt")
+}
+
 /// The repository.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
