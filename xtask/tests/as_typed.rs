@@ -144,13 +144,7 @@ fn an_inherited_cargo_build_rustc_wrapper_that_is_not_sccache_is_replaced() {
 fn a_broken_shell_wrapper_breaks_cargo_before_the_driver_runs() {
     let t = Typed::new("broken-shell");
     let run = t.cargo_xtask(&["--help"], &[("RUSTC_WRAPPER", "/nonexistent/sccache")]);
-    assert_eq!(run.code, Some(101), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("could not execute process `/nonexistent/sccache"),
-        "{}",
-        run.stderr
-    );
+    run.assert_failed(101, "could not execute process `/nonexistent/sccache");
     let fixed = t.cargo_xtask(&["--help"], &[("RUSTC_WRAPPER", "")]);
     assert!(
         fixed.ok && fixed.stdout.contains("Usage: cargo xtask"),
@@ -168,13 +162,7 @@ fn warm_caches_requires_the_cache_by_default() {
     fs::write(&not_a_dir, "x").unwrap();
     let not_a_dir = not_a_dir.display().to_string();
     let run = t.cargo_xtask(&["warm-caches"], &[("SCCACHE_DIR", &not_a_dir)]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("--cache require: the local sccache cache failed"),
-        "{}",
-        run.stderr
-    );
+    run.assert_failed(1, "--cache require: the local sccache cache failed");
     assert!(!run.stdout.contains("==> cargo build"), "{}", run.stdout);
 }
 

@@ -527,12 +527,7 @@ fn a_real_compile_error_still_fails_with_the_compiler_message() {
     let main = drill.dir.join("crate/src/main.rs");
     fs::write(&main, "fn main() { let x: u32 = \"not a number\"; }\n").unwrap();
     let run = drill.run(&[]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("error[E0308]: mismatched types"),
-        "{}",
-        run.stderr
-    );
+    run.assert_failed(1, "error[E0308]: mismatched types");
     assert!(
         run.stderr
             .contains("step `cargo build (check-cache)` failed"),
@@ -759,13 +754,9 @@ fn require_fails_when_the_backend_dies_mid_build() {
         .set("SCCACHE_REDIS_ENDPOINT", redis.redis_url())
         .set("XTASK_CACHE", "require");
     let run = fault_mid_build(&mut drill, || redis.freeze());
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "error: --cache require: the redis cache backend stopped answering during the build"
-        ),
-        "{}",
-        run.stderr
+    run.assert_failed(
+        1,
+        "error: --cache require: the redis cache backend stopped answering during the build",
     );
     assert!(!run.stdout.contains("uncached retry"), "{}", run.stdout);
     assert!(run.seconds < 60.0, "took {:.1}s", run.seconds);
@@ -896,12 +887,9 @@ fn a_read_only_build_whose_server_writes_fails() {
     );
     drill.set("XTASK_SCCACHE", writes_anyway);
     let run = drill.run(&["--cache", "read"]);
-    assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("error: --cache read: the build wrote 2 objects to the cache"),
-        "{}",
-        run.stderr
+    run.assert_failed(
+        1,
+        "error: --cache read: the build wrote 2 objects to the cache",
     );
 }
 

@@ -281,23 +281,24 @@ impl Expr<'_> {
     }
 
     fn or(&mut self) -> Value {
-        let mut left = self.and();
-        while self.peek() == Some("||") {
-            self.next();
-            let right = self.and();
-            left = if left.truthy() { left } else { right };
-        }
-        left
+        self.chain("||", Self::and, true)
     }
 
     fn and(&mut self) -> Value {
-        let mut left = self.comparison();
-        while self.peek() == Some("&&") {
+        self.chain("&&", Self::comparison, false)
+    }
+
+    /// `a op b op …`, giving the operand that decided: the first whose truth is `decides`, or the last.
+    fn chain(&mut self, op: &str, operand: fn(&mut Self) -> Value, decides: bool) -> Value {
+        let mut value = operand(self);
+        while self.peek() == Some(op) {
             self.next();
-            let right = self.comparison();
-            left = if left.truthy() { right } else { left };
+            let right = operand(self);
+            if value.truthy() != decides {
+                value = right;
+            }
         }
-        left
+        value
     }
 
     fn comparison(&mut self) -> Value {

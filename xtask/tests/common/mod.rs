@@ -148,6 +148,16 @@ impl Run {
         }
     }
 
+    /// The run failed with exit `code` and said `needle` on stderr.
+    pub fn assert_failed(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, Some(code), "{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "{needle:?} not in:\n{}",
+            self.stderr
+        );
+    }
+
     pub fn notices(&self) -> Vec<&str> {
         self.stderr
             .lines()
