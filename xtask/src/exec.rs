@@ -1,6 +1,6 @@
 //! The one executor: runs a plan's steps in order, groups and times their output and masks secret values.
 //! It knows nothing of caches: a compile step may be given a watch, and if the watch says stop, the step's
-//! process tree is killed and the caller hears `Ran::Stopped`.
+//! process group is killed and the caller hears `Ran::Stopped`.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -171,7 +171,7 @@ impl Executor {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.env.apply(&mut command);
-        let mut child = command.spawn().with_context(|| {
+        let mut child = process::spawn_in_own_group(&mut command).with_context(|| {
             format!(
                 "cannot run {} in {}",
                 cmd.program.display(),
@@ -187,14 +187,12 @@ impl Executor {
             ),
             self.copy_lines(child.stderr.take().unwrap(), true, None),
         ];
-        let stopped = match watch {
-            Some(watch) => wait_watched(&mut child, watch)?,
-            None => false,
-        };
+        let stopped = wait_watched(&mut child, watch);
         let status = child.wait()?;
         for copier in copiers {
             let _ = copier.join();
         }
+        let stopped = stopped?;
         if stopped {
             return Ok(Ran::Stopped);
         }
@@ -237,25 +235,20 @@ impl Executor {
     }
 }
 
-/// Wait for the child, asking the watch once a second; kill the child and all it started when it says
-/// stop.
-fn wait_watched(child: &mut Child, watch: Watch) -> Result<bool> {
+/// Wait for the child, asking the watch (if any) once a second; its group is killed when it says stop.
+fn wait_watched(child: &mut Child, mut watch: Option<Watch>) -> Result<bool> {
     let mut last_check = Instant::now();
-    loop {
-        if child.try_wait()?.is_some() {
-            return Ok(false);
-        }
+    process::wait_group(child, || {
         // A short poll: a warm compile step takes about a second, and its end should not wait on us.
-        thread::sleep(Duration::from_millis(20));
-        if last_check.elapsed() < Duration::from_secs(1) {
-            continue;
-        }
+        let Some(watch) = watch
+            .as_mut()
+            .filter(|_| last_check.elapsed() >= Duration::from_secs(1))
+        else {
+            return false;
+        };
         last_check = Instant::now();
-        if !watch() {
-            process::kill_tree(child.id());
-            return Ok(true);
-        }
-    }
+        !watch()
+    })
 }
 
 #[cfg(test)]
@@ -330,10 +323,16 @@ mod tests {
         assert_eq!(ran.unwrap(), Ran::Stopped);
         let pid = fs::read_to_string(&pid_file).unwrap();
         // Gone, or a zombie its new parent has yet to reap; a killed process may take a moment to die.
-        let state = || fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        let alive = |state: &str| {
-            (state.rfind(')')).is_some_and(|at| !state[at + 1..].trim_start().starts_with('Z'))
+        // (`ps`, not /proc: the same check on a Mac.)
+        let state = || {
+            let ps = Command::new("ps")
+                .args(["-o", "stat=", "-p", pid.trim()])
+                .output();
+            String::from_utf8_lossy(&ps.unwrap().stdout)
+                .trim()
+                .to_string()
         };
+        let alive = |state: &str| !state.is_empty() && !state.starts_with('Z');
         let start = Instant::now();
         while alive(&state()) && start.elapsed() < Duration::from_secs(5) {
             thread::sleep(Duration::from_millis(20));

@@ -55,7 +55,8 @@ impl HostEnv {
         let find =
             |name: &str| find_on_path(name, vars.get("PATH").map(String::as_str).unwrap_or(""));
         // Per user: another user's leftover smoke directory cannot be cleaned by us.
-        let temp = std::env::temp_dir().join(format!("boxspec-xtask-{}", own_id("Uid:")));
+        let (uid, gid) = (own_id("-u"), own_id("-g"));
+        let temp = std::env::temp_dir().join(format!("boxspec-xtask-{uid}"));
         let existing =
             |dir: &Path, marker: &str| dir.join(marker).exists().then(|| dir.to_path_buf());
         let aarch64_python = match vars.get("XTASK_AARCH64_PYTHON").filter(|v| !v.is_empty()) {
@@ -85,8 +86,8 @@ impl HostEnv {
             example_digest: std::fs::read_to_string(root.join("examples/box.digest"))
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default(),
-            uid: own_id("Uid:"),
-            gid: own_id("Gid:"),
+            uid,
+            gid,
             started: std::time::Instant::now(),
             vars,
         }
@@ -180,14 +181,13 @@ fn tools_dir(vars: &BTreeMap<String, String>) -> PathBuf {
     }
 }
 
-/// The real uid or gid of this process, from /proc (no libc needed).
-fn own_id(field: &str) -> u32 {
-    std::fs::read_to_string("/proc/self/status")
+/// The uid (`-u`) or gid (`-g`) of this process, from POSIX `id` (no libc needed, no /proc).
+fn own_id(flag: &str) -> u32 {
+    std::process::Command::new("id")
+        .arg(flag)
+        .output()
         .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with(field))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
+        .and_then(|out| String::from_utf8(out.stdout).ok()?.trim().parse().ok())
         .unwrap_or(0)
 }
 

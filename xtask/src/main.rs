@@ -36,9 +36,10 @@ fn main() -> ExitCode {
                 println!("::error::{text}");
             }
             eprintln!("error: {text}");
-            match err.is::<flags::UsageError>() {
-                true => ExitCode::from(2),
-                false => ExitCode::FAILURE,
+            match err.downcast_ref::<process::Interrupted>() {
+                Some(process::Interrupted(signal)) => ExitCode::from(128 + *signal as u8),
+                None if err.is::<flags::UsageError>() => ExitCode::from(2),
+                None => ExitCode::FAILURE,
             }
         }
     }

@@ -511,6 +511,87 @@ fn a_server_running_with_another_configuration_is_replaced() {
     assert!(!filled(&other_dir), "the old server's cache was written");
 }
 
+/// A server a finished run left on the port, frozen since: the next run kills it by its record (it
+/// answers no request to stop) and builds with a server of its own.
+#[test]
+fn a_frozen_leftover_server_is_replaced() {
+    let drill = Drill::new("frozen-leftover");
+    let first = drill.run(&[]);
+    assert!(first.ok, "{}", first.stderr);
+    let port = drill.port.to_string();
+    signal_drill_server(&port, "STOP");
+    let frozen = drill_servers(&port);
+    drill.clean_target();
+    let second = drill.run(&[]);
+    for server in &frozen {
+        let _ = Command::new("kill").args(["-CONT", server]).status();
+    }
+    assert!(
+        second.ok && second.notices().is_empty(),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stdout.contains(&format!(" · port {port} · ")),
+        "{}",
+        second.stdout
+    );
+    let report = drill.report();
+    assert_eq!((report["mode"].as_str(), hits(&report)), (Some("auto"), 2));
+    let now = drill_servers(&port);
+    assert!(
+        now.len() == 1 && !frozen.contains(&now[0]),
+        "{frozen:?} → {now:?}"
+    );
+}
+
+/// Two runs on one port at once (two terminals, two jobs on one machine): the second takes a port of its
+/// own and says which, neither stops the other's server, and each report counts its own build only.
+#[test]
+fn two_runs_side_by_side_keep_their_servers() {
+    let mut first = Drill::new("side-first");
+    let mut second = Drill::new("side-second");
+    let port = first.port;
+    second.port = port;
+    second.set("SCCACHE_SERVER_PORT", port.to_string());
+    let sleeping = first.dir.join("build-script-sleeping");
+    first
+        .set("FIXTURE_SLEEP_MS", "4000")
+        .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
+    let start = Instant::now();
+    let running = (first.command(&[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = wait_for(running, start, || sleeping.exists());
+    let beside = second.run(&[]);
+    let first_run = finish_within(running, start, Duration::from_secs(120));
+    let own = port + 2;
+    let _ = Command::new(pinned_sccache())
+        .arg("--stop-server")
+        .env("SCCACHE_SERVER_PORT", own.to_string())
+        .output();
+    for run in [&first_run, &beside] {
+        assert!(run.ok && run.notices().is_empty(), "{}", run.stderr);
+    }
+    assert!(
+        first_run.stdout.contains(&format!(" · port {port} · ")),
+        "{}",
+        first_run.stdout
+    );
+    assert!(
+        (beside.stdout).contains(&format!(" · port {own} ({port} is another live run's) · ")),
+        "{}",
+        beside.stdout
+    );
+    for drill in [&first, &second] {
+        let report = drill.report();
+        assert_eq!(report["mode"], "auto", "{report}");
+        assert_eq!((hits(&report), report["misses"].as_u64()), (0, Some(2)));
+    }
+}
+
 #[test]
 fn cargo_incremental_from_the_environment_is_overridden() {
     let mut drill = Drill::new("incremental");
@@ -668,18 +749,33 @@ fn a_server_killed_while_it_answers_is_survived() {
 }
 
 /// Sends `signal` to the sccache server of a drill's port: the process started with
-/// SCCACHE_START_SERVER=1 for it.
+/// SCCACHE_START_SERVER=1 for it, found in /proc (the fault comes from outside the driver, which knows
+/// its server by its own record). Read here, not by a shell loop: under load a loop over every process
+/// took seconds, and the fault came after the window it aims at.
 fn signal_drill_server(port: &str, signal: &str) {
-    let script = format!(
-        "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' <$e 2>/dev/null | grep -qx SCCACHE_START_SERVER=1 \\
-         && tr '\\0' '\\n' <$e | grep -qx SCCACHE_SERVER_PORT={port} && kill -{signal} ${{e//[^0-9]/}}; done; true"
-    );
-    let sent = Command::new("bash")
-        .args(["-c", &script])
-        .stderr(Stdio::null()) // processes that exit while the loop reads /proc
+    let servers = drill_servers(port);
+    assert!(!servers.is_empty(), "no sccache server on port {port}");
+    let sent = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(&servers)
         .status()
         .unwrap();
     assert!(sent.success());
+}
+
+fn drill_servers(port: &str) -> Vec<String> {
+    let wanted = [
+        "SCCACHE_START_SERVER=1".to_string(),
+        format!("SCCACHE_SERVER_PORT={port}"),
+    ];
+    (fs::read_dir("/proc").unwrap().flatten())
+        .filter(|e| {
+            let environ = fs::read(e.path().join("environ")).unwrap_or_default();
+            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+            wanted.iter().all(|w| vars.contains(&w.as_bytes()))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// A frozen sccache server (a deadlock, a stopped process) accepts every compile and never answers:
@@ -691,7 +787,9 @@ fn a_frozen_server_is_stopped_and_the_build_finishes_uncached() {
     let port = drill.port.to_string();
     let run = fault_mid_build(&mut drill, || signal_drill_server(&port, "STOP"));
     // Not left stopped if the driver did not kill it: the drill's cleanup asks it to stop.
-    signal_drill_server(&port, "CONT");
+    for server in drill_servers(&port) {
+        let _ = Command::new("kill").args(["-CONT", &server]).status();
+    }
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice(
         "the sccache server stopped answering during the build; stopping it and finishing uncached",

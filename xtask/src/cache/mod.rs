@@ -67,7 +67,11 @@ pub struct CacheSetup {
     /// The server probe: `Ok(ms)` or `Err(why)`; `None` when no probe ran.
     pub probe: Option<Result<u64, String>>,
     pub decision_ms: u64,
+    /// The port of the host's sccache server, and why it is not the one asked for, if it is not.
     pub port: String,
+    pub port_moved: Option<String>,
+    /// The server this run started, by its record (none in a dry run or without sccache).
+    pub server: Option<server::ServerRecord>,
     /// The cache in use is not the one asked for.
     pub fell_back: bool,
 }
@@ -85,9 +89,11 @@ impl CacheSetup {
     pub fn summary(&self) -> String {
         match &self.wrapper {
             Some(path) => format!(
-                "cache: sccache {} · backend {} · mode {} · decided in {} ms",
+                "cache: sccache {} · backend {} · port {}{} · mode {} · decided in {} ms",
                 path.display(),
                 self.backend.describe(),
+                self.port,
+                (self.port_moved.as_ref()).map_or(String::new(), |why| format!(" ({why})")),
                 self.mode_label(),
                 self.decision_ms
             ),
@@ -103,16 +109,16 @@ impl CacheSetup {
         server::read_stats(self.wrapper.as_ref()?, &self.env)
     }
 
-    /// The processes of the host's sccache server.
-    pub fn server_pids(&self) -> Vec<u32> {
-        server::server_pids(&self.port)
+    /// The server this run started, while it lives: its process group.
+    pub fn live_server(&self) -> Option<u32> {
+        self.server.as_ref()?.live_server()
     }
 
-    /// The server's counters with its process ids: a job's counters are only its own when the same
-    /// server answered before and after it.
-    pub fn server_snapshot(&self) -> Option<(Stats, Vec<u32>)> {
+    /// The server's counters and whether the server this run started answered them: a job's counters
+    /// are only its own when that server answered before and after it.
+    pub fn server_snapshot(&self) -> Option<(Stats, Option<u32>)> {
         let stats = self.stats()?;
-        Some((stats, self.server_pids()))
+        Some((stats, self.live_server()))
     }
 
     /// A watch for compile steps served by the sccache server on `port`, whenever sccache is on: the
@@ -128,12 +134,9 @@ impl CacheSetup {
         let mut env = self.env.clone();
         env.set("SCCACHE_SERVER_PORT", port);
         let read_only = self.mode == CacheMode::Read;
+        let server = (self.server.clone()).filter(|s| s.port.to_string() == port);
         Some(server::CacheWatch::new(
-            endpoint,
-            port.to_string(),
-            wrapper,
-            env,
-            read_only,
+            endpoint, server, wrapper, env, read_only,
         ))
     }
 
@@ -148,6 +151,8 @@ impl CacheSetup {
             probe: None,
             decision_ms: 0,
             port,
+            port_moved: None,
+            server: None,
             fell_back: false,
         }
     }
@@ -295,18 +300,27 @@ fn choose_backend(
     }
     let (wanted, backend_notices) = backend::requested_backend(host);
     setup.notices.extend(backend_notices);
+    if !dry_run {
+        let Some(record) = claimed_port(setup, &wrapper, host)? else {
+            return Ok(());
+        };
+        setup.port = record.port.to_string();
+        setup.server = Some(record);
+    }
     let port = setup.port.clone();
     let read_only = setup.mode == CacheMode::Read;
     let env_for = |backend: &Backend| {
         let mut env = backend::compile_env(Some(&wrapper), backend);
+        env.set("SCCACHE_SERVER_PORT", &port);
         if read_only {
             env.extend(&backend::read_only_env(backend));
         }
         env
     };
-    let probe = |backend: &Backend| match dry_run {
-        true => Ok(0),
-        false => server::probe(&wrapper, &env_for(backend), &port),
+    let record = setup.server.clone();
+    let probe = |backend: &Backend| match &record {
+        None => Ok(0),
+        Some(record) => server::probe(&wrapper, &env_for(backend), record),
     };
     let dir = backend::local_dir(host);
     if let Backend::Remote { kind, .. } = &wanted {
@@ -338,6 +352,35 @@ fn choose_backend(
             format!("the local sccache cache failed ({why})"),
             "building without a compiler cache",
         ),
+    }
+}
+
+/// The port for this run's server (`None` after falling back: no port is free).
+fn claimed_port(
+    setup: &mut CacheSetup,
+    wrapper: &Path,
+    host: &HostEnv,
+) -> Result<Option<server::ServerRecord>> {
+    let wanted = match setup.port.parse::<u16>() {
+        Ok(port) if port > 0 => port,
+        _ => {
+            let what = format!("SCCACHE_SERVER_PORT={} is not a port", setup.port);
+            fall_back(setup, what, "building without a compiler cache")?;
+            return Ok(None);
+        }
+    };
+    let records = host.temp.join("sccache-servers");
+    let env = backend::compile_env(Some(wrapper), &Backend::Disabled);
+    match server::claim_port(&records, wanted, wrapper, &env) {
+        Ok((record, moved)) => {
+            setup.port_moved = moved;
+            Ok(Some(record))
+        }
+        Err(why) => {
+            let what = format!("no port for the sccache server ({why})");
+            fall_back(setup, what, "building without a compiler cache")?;
+            Ok(None)
+        }
     }
 }
 

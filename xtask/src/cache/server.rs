@@ -1,20 +1,20 @@
-//! The sccache server: started and asked for stats under our deadlines, found and killed by its port, and
+//! The sccache server: started and asked for stats under our deadlines, known and killed by what the run
+//! recorded when it started it, and
 //! the server and its backend watched while a build runs (a backend that dies mid-build makes sccache hang
 //! for minutes, a frozen server for ever).
 
-use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, TryLockError};
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use xshell::{Shell, cmd};
 
 use super::backend::{Endpoint, Protocol};
 use super::stats::Stats;
 use crate::env_delta::EnvDelta;
-use crate::process::run_with_deadline;
+use crate::process::{self, run_with_deadline};
 
 /// `sccache --version` answers in a few ms; anything slower is a broken or hanging wrapper.
 pub const VERSION_TIMEOUT: Duration = Duration::from_millis(800);
@@ -42,20 +42,14 @@ pub fn examine(path: &Path) -> Result<String, String> {
 
 /// Stop whatever server holds our port (it may carry another configuration), start one with the final
 /// environment and ask it for stats, all under our deadlines. Returns the time it took.
-pub fn probe(wrapper: &Path, env: &EnvDelta, port: &str) -> Result<u64, String> {
+pub fn probe(wrapper: &Path, env: &EnvDelta, record: &ServerRecord) -> Result<u64, String> {
     let start = Instant::now();
-    let _ = run_with_deadline(wrapper, &["--stop-server"], env, VERSION_TIMEOUT);
-    kill_servers(port);
-    let started = run_with_deadline(wrapper, &["--start-server"], env, START_TIMEOUT)
-        .map_err(|e| format!("{e:#}"))?;
-    if !started.ok() {
-        kill_servers(port);
-        return Err(started.why());
-    }
+    stop_leftover(wrapper, env, record);
+    record.start(wrapper, env)?;
     let stats = run_with_deadline(wrapper, &STATS_ARGS, env, STATS_TIMEOUT)
         .map_err(|e| format!("{e:#}"))?;
     if !stats.ok() || Stats::parse(&stats.stdout).is_none() {
-        kill_servers(port);
+        record.kill();
         return Err(format!("the server does not answer: {}", stats.why()));
     }
     Ok(start.elapsed().as_millis() as u64)
@@ -69,57 +63,204 @@ pub fn read_stats(wrapper: &Path, env: &EnvDelta) -> Option<Stats> {
     out.ok().then(|| Stats::parse(&out.stdout)).flatten()
 }
 
-/// Kill sccache servers listening on `port`, found by their environment (a server that failed to reach
-/// its backend still runs detached for ~10 s and can hold the port).
-pub fn kill_servers(port: &str) {
-    let pids: Vec<String> = server_pids(port).iter().map(u32::to_string).collect();
-    if let (false, Ok(sh)) = (pids.is_empty(), Shell::new()) {
-        let _ = cmd!(sh, "kill -KILL {pids...}")
-            .quiet()
-            .ignore_status()
-            .run();
+/// Asks any server on the record's port to stop (one that answers, whoever started it), then kills the
+/// one a run recorded there if it still lives (frozen, or deaf to the request).
+fn stop_leftover(wrapper: &Path, env: &EnvDelta, record: &ServerRecord) {
+    let mut env = env.clone();
+    env.set("SCCACHE_SERVER_PORT", record.port.to_string());
+    let _ = run_with_deadline(wrapper, &["--stop-server"], &env, VERSION_TIMEOUT);
+    record.kill();
+}
+
+/// How far the driver looks for a port of its own, in steps of two (a container build's own server uses
+/// the port above a run's).
+const OTHER_PORTS: u16 = 16;
+
+/// The port this run's sccache server uses, held for the run's life: the wanted one, unless another live
+/// run holds it or a server this run cannot stop listens there; then the next free one, with why.
+pub fn claim_port(
+    records: &Path,
+    wanted: u16,
+    wrapper: &Path,
+    env: &EnvDelta,
+) -> Result<(ServerRecord, Option<String>), String> {
+    let record = ServerRecord::new(records, wanted);
+    let why = match record.claim_run() {
+        Err(why) => why,
+        Ok(()) => {
+            stop_leftover(wrapper, env, &record);
+            match record.port_frees() {
+                true => return Ok((record, None)),
+                false => {
+                    record.release_run();
+                    "held by a server this run cannot stop".to_string()
+                }
+            }
+        }
+    };
+    // Elsewhere only a free port is taken: an unknown server there may be someone else's.
+    for step in 1..=OTHER_PORTS {
+        let Some(port) = wanted.checked_add(2 * step) else {
+            break;
+        };
+        let other = ServerRecord::new(records, port);
+        if other.claim_run().is_ok() {
+            other.kill();
+            if other.port_frees() {
+                return Ok((other, Some(format!("{wanted} is {why}"))));
+            }
+            other.release_run();
+        }
     }
+    Err(format!(
+        "port {wanted} is {why}, and no port of {} to {} is free",
+        wanted + 2,
+        wanted.saturating_add(2 * OTHER_PORTS)
+    ))
 }
 
-/// The sccache server processes for `port`: a job's report is only true if the same one served it all.
-pub fn server_pids(port: &str) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids: Vec<u32> = entries
-        .flatten()
-        .filter(|e| is_server_on(&e.path(), port))
-        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-        .collect();
-    pids.sort();
-    pids
+/// The sccache server a run starts on a port, known by what the run recorded when it started it, in a
+/// per-user directory for the port (portable: file locks, which the OS drops with their last holder):
+/// - `run.lock`, locked by the live run that uses the port;
+/// - `server.log`, the server's output, locked by the server itself for its whole life (it inherits the
+///   locked file as its stdout);
+/// - `server.pid`, its pid, which is also its process group (it runs in a group of its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRecord {
+    dir: PathBuf,
+    pub port: u16,
 }
 
-/// Whether the process at `/proc/<pid>` is an sccache server for `port`.
-fn is_server_on(proc_dir: &Path, port: &str) -> bool {
-    let Ok(environ) = fs::read(proc_dir.join("environ")) else {
-        return false;
-    };
-    let vars: BTreeMap<&[u8], &[u8]> = environ
-        .split(|b| *b == 0)
-        .filter_map(|kv| {
-            kv.iter()
-                .position(|b| *b == b'=')
-                .map(|i| (&kv[..i], &kv[i + 1..]))
-        })
-        .collect();
-    let server_port = vars
-        .get(&b"SCCACHE_SERVER_PORT"[..])
-        .copied()
-        .unwrap_or(DEFAULT_PORT.as_bytes());
-    vars.get(&b"SCCACHE_START_SERVER"[..]) == Some(&&b"1"[..]) && server_port == port.as_bytes()
+/// The run locks this process holds: released when it exits, however it exits.
+static RUN_LOCKS: Mutex<Vec<(u16, fs::File)>> = Mutex::new(Vec::new());
+
+impl ServerRecord {
+    pub fn new(records: &Path, port: u16) -> ServerRecord {
+        ServerRecord {
+            dir: records.join(port.to_string()),
+            port,
+        }
+    }
+
+    /// Locks the port for this run; `Err(why not)` when another live run holds it.
+    fn claim_run(&self) -> Result<(), String> {
+        let held = |e: std::io::Error| format!("not usable ({e})");
+        fs::create_dir_all(&self.dir).map_err(held)?;
+        let lock = fs::File::create(self.dir.join("run.lock")).map_err(held)?;
+        match lock.try_lock() {
+            Ok(()) => {
+                RUN_LOCKS.lock().unwrap().push((self.port, lock));
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err("another live run's".into()),
+            Err(TryLockError::Error(e)) => Err(held(e)),
+        }
+    }
+
+    fn release_run(&self) {
+        RUN_LOCKS
+            .lock()
+            .unwrap()
+            .retain(|(port, _)| *port != self.port);
+    }
+
+    /// The process group of the server recorded here, while it lives (a pid alone could be reused).
+    pub fn live_server(&self) -> Option<u32> {
+        let log = fs::File::open(self.dir.join("server.log")).ok()?;
+        match log.try_lock() {
+            Err(TryLockError::WouldBlock) => fs::read_to_string(self.dir.join("server.pid"))
+                .ok()
+                .and_then(|pid| pid.trim().parse().ok()),
+            _ => None,
+        }
+    }
+
+    /// Kills the recorded server and all it started, if it lives, and waits (a second at most) for it
+    /// to be gone.
+    pub fn kill(&self) {
+        let Some(pgid) = self.live_server() else {
+            return;
+        };
+        process::kill_group(pgid);
+        let start = Instant::now();
+        while self.live_server().is_some() && start.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Whether nothing listens on the port (within a second: a stopped server takes a moment to close).
+    fn port_frees(&self) -> bool {
+        let start = Instant::now();
+        loop {
+            if TcpListener::bind(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            if start.elapsed() > Duration::from_secs(1) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts sccache's server in the foreground, in a group of its own, with its output in the locked
+    /// log, and waits until it listens (it binds the port only after its backend answered) or fails.
+    fn start(&self, wrapper: &Path, env: &EnvDelta) -> Result<(), String> {
+        let failed = |e: std::io::Error| format!("cannot start {}: {e}", wrapper.display());
+        let log_path = self.dir.join("server.log");
+        let log = fs::File::create(&log_path).map_err(failed)?;
+        if log.try_lock().is_err() {
+            return Err(format!(
+                "the server recorded on port {} still runs",
+                self.port
+            ));
+        }
+        let mut cmd = Command::new(wrapper);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(failed)?)
+            .stderr(log);
+        env.apply(&mut cmd);
+        cmd.env("SCCACHE_START_SERVER", "1")
+            .env("SCCACHE_NO_DAEMON", "1")
+            .env("SCCACHE_SERVER_PORT", self.port.to_string());
+        let mut server = process::spawn_in_own_group(&mut cmd).map_err(failed)?;
+        // Dropped here, the driver's copies of the log leave the server the only holder of its lock.
+        drop(cmd);
+        fs::write(self.dir.join("server.pid"), server.id().to_string()).map_err(failed)?;
+        let start = Instant::now();
+        let address = (std::net::Ipv4Addr::LOCALHOST, self.port).into();
+        loop {
+            if let Ok(Some(status)) = server.try_wait() {
+                let exited = process::Finished {
+                    code: Some(status.code().unwrap_or(-1)),
+                    stdout: String::new(),
+                    stderr: fs::read_to_string(&log_path).unwrap_or_default(),
+                    elapsed: start.elapsed(),
+                };
+                return Err(exited.why());
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() >= START_TIMEOUT {
+                self.kill();
+                let _ = server.wait();
+                return Err(format!(
+                    "no answer within {} ms",
+                    start.elapsed().as_millis()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// Asked about once a second while a compile step runs with sccache.
 pub struct CacheWatch {
     /// The remote backend, asked in its own protocol; none for local disk.
     endpoint: Option<Endpoint>,
-    port: String,
+    /// The server the run started, killed when judged broken (a container's own is not recorded: the
+    /// container goes with the step).
+    server: Option<ServerRecord>,
     backend_misses: u32,
     server_misses: u32,
     /// How sccache's own counters are read, and what they said when the step began.
@@ -187,7 +328,7 @@ impl Broken {
 impl CacheWatch {
     pub fn new(
         endpoint: Option<Endpoint>,
-        port: String,
+        server: Option<ServerRecord>,
         wrapper: PathBuf,
         env: EnvDelta,
         read_only: bool,
@@ -196,7 +337,7 @@ impl CacheWatch {
         let before = endpoint.as_ref().and_then(|_| read_stats(&wrapper, &env));
         CacheWatch {
             endpoint,
-            port,
+            server,
             backend_misses: 0,
             server_misses: 0,
             wrapper,
@@ -242,8 +383,8 @@ impl CacheWatch {
             (_, _, 3..) => Err(Broken::ServerStoppedAnswering),
             _ => Ok(()),
         };
-        if verdict.is_err() {
-            kill_servers(&self.port);
+        if let (Err(_), Some(server)) = (verdict, &self.server) {
+            server.kill();
         }
         verdict
     }

@@ -145,7 +145,7 @@ impl Execution<'_> {
     }
 
     /// A container runs its own sccache server: the host's counters say nothing about its build.
-    fn stats_before(&self) -> Option<(cache::Stats, Vec<u32>)> {
+    fn stats_before(&self) -> Option<(cache::Stats, Option<u32>)> {
         match self.container {
             None => self.cache.server_snapshot(),
             Some(_) if self.exec.dry_run => None,
@@ -192,9 +192,7 @@ impl Execution<'_> {
             None => self.cache.port.clone(),
         };
         // sccache fails the compile its server dies under; a real compile error leaves the server be.
-        let server = (self.host_server_compiles && self.cache.wrapper.is_some())
-            .then(|| self.cache.server_pids())
-            .filter(|pids| !pids.is_empty());
+        let server_lived = self.host_server_compiles && self.cache.live_server().is_some();
         let mut broken = None;
         let ran = match self.cache.watch(&port) {
             Some(mut watch) => {
@@ -208,7 +206,7 @@ impl Execution<'_> {
             Ok(Ran::Stopped) => broken
                 .map(Some)
                 .context("the watch stopped a step and said no reason"),
-            Err(_) if server.is_some_and(|before| before != self.cache.server_pids()) => {
+            Err(_) if server_lived && self.cache.live_server().is_none() => {
                 Ok(Some(Broken::ServerDied))
             }
             Err(err) => Err(err),
