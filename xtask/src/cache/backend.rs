@@ -136,18 +136,14 @@ pub fn requested_backend(host: &HostEnv) -> (Backend, Vec<String>) {
         };
         return (gha, Vec::new());
     }
-    let mut notices = Vec::new();
-    if gha_enabled || missing.len() < GHA_VARS.len() {
-        notices.push(format!(
-            "GitHub Actions cache not used: {} missing{}; using local disk",
-            missing.join(", "),
-            if gha_enabled {
-                ""
-            } else {
-                " and SCCACHE_GHA_ENABLED is not on"
-            }
-        ));
-    }
+    // Only when that backend was asked for: runners and act expose the variables to every step.
+    let notices = match gha_enabled {
+        true => vec![format!(
+            "GitHub Actions cache not used: {} missing; using local disk",
+            missing.join(", ")
+        )],
+        false => Vec::new(),
+    };
     let dir = local_dir(host);
     (Backend::Local { dir }, notices)
 }
@@ -456,7 +452,7 @@ mod tests {
                 Some("Http 127.0.0.1:8080"),
                 false,
             ),
-            // Partly present: local disk, and a notice naming what is missing.
+            // Asked for, partly present: local disk, and a notice naming what is missing.
             (
                 &[
                     ("HOME", "/h"),
@@ -467,11 +463,16 @@ mod tests {
                 None,
                 true,
             ),
+            // What a runner or act exposes to every step, without asking for that backend: no notice.
             (
-                &[("HOME", "/h"), ("ACTIONS_RUNTIME_TOKEN", "t")],
+                &[
+                    ("HOME", "/h"),
+                    ("ACTIONS_RUNTIME_TOKEN", "t"),
+                    ("ACTIONS_RESULTS_URL", "u"),
+                ],
                 "local",
                 None,
-                true,
+                false,
             ),
         ];
         for (vars, kind, health, noticed) in cases {
