@@ -129,7 +129,8 @@ pub enum Job {
     BuildRuntime(BuildArgs),
     /// Build the Node addon into dist/node/ and load it from outside the repository.
     BuildNode(BuildArgs),
-    /// Build the manylinux_2_17 abi3 wheel into dist/wheels/ and install it into a fresh venv.
+    /// Build the manylinux_2_17 abi3 wheel into dist/wheels/, install it into the kept smoke venv and
+    /// run the SDK's tests there.
     BuildWheels {
         #[command(flatten)]
         build: BuildArgs,
@@ -233,6 +234,29 @@ mod tests {
     fn unknown_job_is_a_usage_error() {
         let err = Xtask::try_parse_from(["xtask", "frobnicate"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    /// The help says what the jobs do: where each build job puts its artifacts, and that the wheel's
+    /// smoke venv is kept between runs (made once, the wheel force-reinstalled: wheels.rs).
+    #[test]
+    fn help_texts_match_the_jobs() {
+        let about = |job: &str| {
+            let cmd = Xtask::command();
+            let sub = cmd.find_subcommand(job).unwrap();
+            sub.get_about().unwrap().to_string()
+        };
+        for (job, dist) in [
+            ("build-runtime", "dist/runtime/"),
+            ("build-node", "dist/node/"),
+            ("build-wheels", "dist/wheels/"),
+        ] {
+            assert!(about(job).contains(dist), "{job}: {}", about(job));
+        }
+        let wheels = about("build-wheels");
+        assert!(
+            wheels.contains("kept smoke venv") && !wheels.contains("fresh"),
+            "{wheels}"
+        );
     }
 
     #[test]

@@ -225,6 +225,54 @@ impl Runner {
     }
 }
 
+/// Fails, before anything is installed or compiled, when the Rust standard library of a requested
+/// platform is missing: rustc would stop half-way with `can't find crate for core`. The toolchain is the
+/// one cargo uses in the workspace (`RUSTC`, else the rustup proxy under `rust-toolchain.toml`). Probed
+/// only when a platform other than the machine's own is asked for (the host's is always installed).
+pub fn require_rust_targets(
+    platforms: &[Platform],
+    own: Option<Platform>,
+    root: &Path,
+    rustc: &str,
+) -> anyhow::Result<()> {
+    let foreign: Vec<&Platform> = platforms.iter().filter(|p| Some(**p) != own).collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let out = std::process::Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .current_dir(root)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let sysroot = match out {
+        Ok(out) if out.status.success() => {
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        }
+        // cargo will say what is wrong with rustc itself.
+        _ => return Ok(()),
+    };
+    let missing: Vec<&str> = (foreign.iter())
+        .map(|p| p.triple)
+        .filter(|triple| {
+            !sysroot
+                .join("lib/rustlib")
+                .join(triple)
+                .join("lib")
+                .is_dir()
+        })
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(()),
+        missing => anyhow::bail!(
+            "the Rust standard library for {} is not installed in {}: add it with `rustup target add {}` \
+             (in this repository, so that it goes to the pinned toolchain)",
+            missing.join(" and "),
+            sysroot.display(),
+            missing.join(" ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,3 +226,73 @@ fn github_output_names_the_artifacts() {
         format!("check-cache={}\n", t.dir.join("dist/").display())
     );
 }
+
+/// `--image` alone would build on the host while the user believes it ran in the image: a usage error
+/// before anything is installed or built.
+#[test]
+fn image_without_container_is_a_usage_error() {
+    let t = Typed::new("image-alone");
+    let run = t.check_cache(&["--image", "debian:bookworm"], &[]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: --image (or XTASK_IMAGE) needs --container docker|podman"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("==> "), "{}", run.stdout);
+}
+
+/// A platform whose Rust standard library is missing is named before anything is installed or
+/// compiled, with the command that adds it (rustc alone would stop half-way, "can't find crate for
+/// core"). The toolchain is faked: a rustc whose sysroot holds only this machine's own target.
+/// (The built driver, not `cargo xtask`: cargo would rebuild the driver with that rustc.)
+#[test]
+fn a_missing_rust_target_is_named_before_any_compile() {
+    let t = Typed::new("no-target");
+    let own = String::from_utf8(Command::new("rustc").arg("-vV").output().unwrap().stdout).unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap()
+        .to_string();
+    let other = match own.as_str() {
+        "x86_64-unknown-linux-gnu" => "aarch64-unknown-linux-gnu",
+        "aarch64-unknown-linux-gnu" => "x86_64-unknown-linux-gnu",
+        "aarch64-apple-darwin" => "x86_64-apple-darwin",
+        _ => "aarch64-apple-darwin",
+    };
+    let sysroot = t.dir.join("sysroot");
+    fs::create_dir_all(sysroot.join("lib/rustlib").join(&own).join("lib")).unwrap();
+    let rustc = t.script(
+        "rustc",
+        &format!(
+            "[ \"$1 $2\" = \"--print sysroot\" ] && echo {} && exit 0\nexec rustc \"$@\"",
+            sysroot.display()
+        ),
+    );
+    let manifest = t.dir.join("crate/Cargo.toml").display().to_string();
+    let mut cmd = common::driver(false);
+    cmd.args([
+        "check-cache",
+        "--manifest-path",
+        &manifest,
+        "--target",
+        other,
+    ])
+    .env("RUSTC", &rustc)
+    .env("SCCACHE_SERVER_PORT", t.port.to_string())
+    .env("XTASK_DIST_DIR", t.dir.join("dist"));
+    let run = Run::finish(cmd.output().unwrap(), Instant::now());
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: the Rust standard library for {other} is not installed in {}: add it with \
+             `rustup target add {other}`",
+            sysroot.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("==> "), "{}", run.stdout);
+}

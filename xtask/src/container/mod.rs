@@ -58,6 +58,13 @@ impl Container {
     /// `None` without `--container`. Checks the engine can run the image; `dry_run` only looks on PATH.
     pub fn probe(build: &BuildArgs, host: &HostEnv, dry_run: bool) -> Result<Option<Container>> {
         let Some(engine) = build.container else {
+            // Accepted and ignored, it would build on the host while the user thinks it ran in the image.
+            if build.image.as_deref().is_some_and(|i| !i.is_empty()) {
+                bail!(UsageError(
+                    "--image (or XTASK_IMAGE) needs --container docker|podman (or --via cibuildwheel)"
+                        .into()
+                ));
+            }
             return Ok(None);
         };
         let name = engine.as_str();
@@ -688,5 +695,12 @@ mod tests {
             Container::probe(&BuildArgs::default(), &host, false).unwrap(),
             None
         );
+        let image_alone = BuildArgs {
+            image: Some("img".into()),
+            ..BuildArgs::default()
+        };
+        let err = Container::probe(&image_alone, &host, true).unwrap_err();
+        assert!(err.is::<UsageError>(), "{err:#}");
+        assert!(format!("{err}").contains("--image (or XTASK_IMAGE) needs --container"));
     }
 }

@@ -12,7 +12,7 @@ use crate::exec::{Executor, Ran, Watch};
 use crate::flags::{BuildArgs, CacheMode, Global};
 use crate::host::HostEnv;
 use crate::plan::{Action, Phase, Step};
-use crate::platform::Platform;
+use crate::platform::{self, Platform};
 use crate::report::{self, JobReport};
 use crate::tools::{self, ExtraVenv};
 
@@ -29,6 +29,15 @@ pub fn run(
         true => None,
         false => Container::probe(args, host, global.dry_run)?,
     };
+    // With the image's own toolchain the host's standard libraries do not matter.
+    if !global.dry_run && container.as_ref().is_none_or(|c| c.host_toolchain) {
+        let platforms: Vec<Platform> = jobs.iter().map(|(_, p)| *p).collect();
+        let rustc = host
+            .var("RUSTC")
+            .filter(|r| !r.is_empty())
+            .unwrap_or("rustc");
+        platform::require_rust_targets(&platforms, host.platform, &host.root, rustc)?;
+    }
     let exec = tools_installed(global, host)?;
     let cache = cache::decide(global, default_mode, host, global.dry_run)?;
     for notice in &cache.notices {
