@@ -89,9 +89,11 @@ impl Executor {
             return Ok(Ran::Done);
         }
         let start = Instant::now();
+        // A step's name may hold a path, and a path may hold a secret's value.
+        let name = self.mask(&step.name);
         match self.github {
-            true => println!("::group::{}", step.name),
-            false => println!("==> {}", step.name),
+            true => println!("::group::{name}"),
+            false => println!("==> {name}"),
         }
         let result = self.perform(step, watch);
         if self.github {
@@ -100,8 +102,8 @@ impl Executor {
         self.phases[step.phase() as usize] += start.elapsed();
         let secs = start.elapsed().as_secs_f64();
         match result {
-            Ok(Ran::Done) => println!("<== {} ({secs:.1}s)", step.name),
-            Ok(Ran::Stopped) => println!("<== {} stopped ({secs:.1}s)", step.name),
+            Ok(Ran::Done) => println!("<== {name} ({secs:.1}s)"),
+            Ok(Ran::Stopped) => println!("<== {name} stopped ({secs:.1}s)"),
             Err(err) => {
                 return Err(err.context(format!("step `{}` failed after {secs:.1}s", step.name)));
             }
@@ -155,8 +157,8 @@ impl Executor {
                 path,
                 machine,
                 max_glibc_minor,
-            } => println!("{}", checks::elf_floor(path, *machine, *max_glibc_minor)?),
-            Action::CheckMachO { path, cputype } => println!("{}", checks::macho(path, *cputype)?),
+            } => self.info(&checks::elf_floor(path, *machine, *max_glibc_minor)?),
+            Action::CheckMachO { path, cputype } => self.info(&checks::macho(path, *cputype)?),
             Action::Notice(text) => self.notice(text),
         }
         Ok(Ran::Done)

@@ -193,13 +193,16 @@ fn job_report(dist: &Path, job: &str) -> Value {
 /// Run again as a user types it (`cargo xtask …`: cargo builds and starts the driver first), with every
 /// package registry unreachable: crates.io (offline), PyPI and npm (a closed local port).
 ///
-/// And with a secret that is part of what the smoke tests print (a piece of the example's digest) and
-/// an identifier that is part of the path `boxspec validate` prints: the checks compare the real text,
-/// the secret is masked where it is printed and the identifier is not masked at all.
+/// And with secrets that are part of what the jobs print (a piece of the example's digest the smoke tests
+/// check, a piece of the dist path the floor check and step names show) and an identifier that is part of
+/// the path `boxspec validate` prints: the checks compare the real text, the secrets are masked wherever
+/// they are printed and the identifier is not masked at all.
 fn second_builds_need_no_registry(dist: &Path) {
     let closed = format!("http://127.0.0.1:{}", common::free_port());
     let digest = fs::read_to_string(root().join("examples/box.digest")).unwrap();
     let secret = &digest.trim()[7..23];
+    let in_dist_path = "e2e/dist";
+    assert!(dist.ends_with(in_dist_path), "{}", dist.display());
     for job in ["build-runtime", "build-node", "build-wheels"] {
         let mut cmd = common::driver(true);
         cmd.arg(job);
@@ -213,6 +216,7 @@ fn second_builds_need_no_registry(dist: &Path) {
             .env("PIP_INDEX_URL", format!("{closed}/simple"))
             .env("npm_config_registry", format!("{closed}/"))
             .env("BOXSPEC_DEPLOY_TOKEN", secret)
+            .env("BOXSPEC_UPLOAD_PASSWORD", in_dist_path)
             .env("AWS_ACCESS_KEY_ID", "examples")
             .output()
             .unwrap();
@@ -224,10 +228,12 @@ fn second_builds_need_no_registry(dist: &Path) {
             out.status.success(),
             "a second `cargo xtask {job}` failed (a registry needed, or a check saw masked text):\n{stdout}\n{stderr}"
         );
-        assert!(
-            !stdout.contains(secret) && !stderr.contains(secret),
-            "{job} printed the secret:\n{stdout}\n{stderr}"
-        );
+        for secret in [secret, in_dist_path] {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "{job} printed the secret {secret:?}:\n{stdout}\n{stderr}"
+            );
+        }
         assert!(
             stdout.contains("sha256:***"),
             "{job}: the smoke test's digest, masked:\n{stdout}"
