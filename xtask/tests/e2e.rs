@@ -361,7 +361,7 @@ impl RustcCalls {
 /// machine up; elsewhere this test says SKIPPED, and on CI that is a failure.
 #[test]
 fn aarch64_artifacts_are_smoke_tested_under_emulation() {
-    if let Some(why) = aarch64_missing() {
+    if let Some(why) = common::aarch64_missing() {
         if std::env::var("XTASK_REQUIRE_AARCH64_TEST").as_deref() == Ok("1")
             || std::env::var("CI").as_deref() == Ok("true")
         {
@@ -424,23 +424,4 @@ fn aarch64_artifacts_are_smoke_tested_under_emulation() {
         .unwrap();
     assert_eq!(runtime["target"], "aarch64-unknown-linux-gnu", "{runtime}");
     assert!(runtime["hit_rate"].as_f64().unwrap() >= 0.98, "{runtime}");
-}
-
-/// What the emulated smoke tests need that this machine lacks, if anything.
-fn aarch64_missing() -> Option<String> {
-    let on_path = |name: &str| {
-        std::env::split_paths(&std::env::var("PATH").unwrap_or_default())
-            .any(|dir| dir.join(name).is_file())
-    };
-    let python = std::env::var("XTASK_AARCH64_PYTHON")
-        .unwrap_or_else(|_| "/opt/boxspec-aarch64-python".into());
-    if !on_path("qemu-aarch64") {
-        Some("qemu-aarch64 is not on PATH".into())
-    } else if !Path::new("/usr/aarch64-linux-gnu/lib/libstdc++.so.6").exists() {
-        Some("the aarch64 libraries (libc6/libstdc++6-arm64-cross) are missing".into())
-    } else if !Path::new(&python).join("usr/bin/python3").exists() {
-        Some(format!("no aarch64 CPython at {python}"))
-    } else {
-        None
-    }
 }

@@ -16,7 +16,7 @@ use super::release::{MANIFEST, left_out, selected};
 use crate::exec::Executor;
 use crate::flags::{Global, ReleaseTargets, UsageError};
 use crate::host::HostEnv;
-use crate::plan::{Cmd, Step};
+use crate::plan::{Action, Cmd, Step};
 use crate::tools::ExtraVenv;
 
 /// twine's default upload URL, and PyPI's index.
@@ -165,11 +165,22 @@ pub fn plan(
         }
         cmd
     };
+    let script = venv.join("already_out.py");
     let already_out = |kind: &str, base: &str, name: &str| {
-        let cmd = Cmd::new(&python, release).args(["-c", ALREADY_OUT, kind, base, name, v]);
+        let cmd = (Cmd::new(&python, release).arg_path(&script)).args([kind, base, name, v]);
         pass(cmd, &["NODE_AUTH_TOKEN"]).into_step(format!("{kind}: is {name} {v} out already?"))
     };
-    let mut checks = vec![already_out("pypi", &registries.pypi_index, "boxspec")];
+    let mut checks = vec![
+        Step::new(
+            "the registry question",
+            Action::WriteFile {
+                path: script.clone(),
+                contents: ALREADY_OUT.into(),
+                executable: false,
+            },
+        ),
+        already_out("pypi", &registries.pypi_index, "boxspec"),
+    ];
     checks.extend((npm_packages.iter()).map(|p| already_out("npm", &registries.npm, &p.name)));
     let twine = venv.join("bin/twine");
     let mut uploads: Vec<(String, Step)> = (manifest.python.iter())
@@ -200,9 +211,16 @@ pub fn plan(
 
 /// Runs the checks, then the uploads; a failed upload names what is already out and what is not.
 pub fn execute(exec: &mut Executor, plan: &Plan) -> Result<()> {
-    for step in &plan.checks {
-        exec.run_step(step, None)
-            .context("nothing was uploaded: a registry already has this version, or cannot say")?;
+    // Every registry is asked, so the refusal names everything already out.
+    let refused: Vec<String> = (plan.checks.iter())
+        .filter_map(|step| exec.run_step(step, None).err())
+        .map(|err| format!("{err:#}"))
+        .collect();
+    if !refused.is_empty() {
+        bail!(
+            "nothing was uploaded: a registry already has this version, or cannot say:\n  {}",
+            refused.join("\n  ")
+        );
     }
     for (i, (_, step)) in plan.uploads.iter().enumerate() {
         if let Err(err) = exec.run_step(step, None) {
@@ -293,7 +311,6 @@ pub fn run(global: &Global, host: &HostEnv, targets: &ReleaseTargets) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Action;
     use serde_json::json;
 
     fn manifest(targets: &[&str]) -> Manifest {
@@ -359,6 +376,48 @@ mod tests {
         }
     }
 
+    /// A failed upload stops publishing and names what is out and what is not (real processes: `true`
+    /// uploads, `false` fails).
+    #[test]
+    fn a_failure_half_way_names_what_is_already_out() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let upload = |out: &str, program: &str| {
+            let step = Cmd::new(program, Path::new("/")).into_step(format!("upload {out}"));
+            (out.to_string(), step)
+        };
+        let plan = Plan {
+            checks: vec![Cmd::new("true", Path::new("/")).into_step("ask")],
+            uploads: vec![
+                upload("a.whl on PyPI", "true"),
+                upload("b.whl on PyPI", "false"),
+                upload("boxspec@1 on npm", "true"),
+            ],
+        };
+        let err = execute(&mut Executor::new(&host, false), &plan).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("Already out: a.whl on PyPI. Not out: b.whl on PyPI, boxspec@1 on npm"),
+            "{text}"
+        );
+        let refused = Plan {
+            checks: vec![
+                Cmd::new("false", Path::new("/")).into_step("ask PyPI"),
+                Cmd::new("false", Path::new("/")).into_step("ask npm"),
+            ],
+            uploads: vec![upload("c.whl", "true")],
+        };
+        let text = format!(
+            "{:#}",
+            execute(&mut Executor::new(&host, false), &refused).unwrap_err()
+        );
+        assert!(
+            text.contains("nothing was uploaded")
+                && text.contains("ask PyPI")
+                && text.contains("ask npm"),
+            "{text}"
+        );
+    }
+
     fn fixture_plan(host: &HostEnv) -> Plan {
         let release = Path::new("/src/boxspec/dist/release");
         let packages = ["boxspec-linux-x64-gnu", "boxspec"].map(|name| NpmPackage {
@@ -388,6 +447,7 @@ mod tests {
         assert_eq!(
             checks,
             [
+                "the registry question",
                 "pypi: is boxspec 0.1.0 out already?",
                 "npm: is boxspec-linux-x64-gnu 0.1.0 out already?",
                 "npm: is boxspec 0.1.0 out already?"
@@ -427,7 +487,7 @@ mod tests {
             text.contains("TWINE_PASSWORD='***'") && text.contains("NODE_AUTH_TOKEN='***'"),
             "{text}"
         );
-        for step in &plan.checks {
+        for step in &plan.checks[1..] {
             assert!(
                 matches!(&step.action, Action::Run(cmd) if cmd.args.contains(&"0.1.0".to_string()))
             );

@@ -209,3 +209,38 @@ pub fn finish_within(mut child: Child, start: Instant, limit: Duration) -> Run {
     child.kill().ok();
     Run::finish(child.wait_with_output().unwrap(), start)
 }
+
+/// What the aarch64 tests (emulated smoke tests, installs under qemu) need that this machine lacks, if anything.
+pub fn aarch64_missing() -> Option<String> {
+    let on_path = |name: &str| {
+        std::env::split_paths(&std::env::var("PATH").unwrap_or_default())
+            .any(|dir| dir.join(name).is_file())
+    };
+    let python = aarch64_python().display().to_string();
+    if !on_path("qemu-aarch64") {
+        Some("qemu-aarch64 is not on PATH".into())
+    } else if !Path::new("/usr/aarch64-linux-gnu/lib/libstdc++.so.6").exists() {
+        Some("the aarch64 libraries (libc6/libstdc++6-arm64-cross) are missing".into())
+    } else if !Path::new(&python).join("usr/bin/python3").exists() {
+        Some(format!("no aarch64 CPython at {python}"))
+    } else {
+        None
+    }
+}
+
+/// The aarch64 CPython sysroot `.ci/aarch64-setup.sh` unpacks (`XTASK_AARCH64_PYTHON` overrides).
+pub fn aarch64_python() -> PathBuf {
+    std::env::var("XTASK_AARCH64_PYTHON")
+        .unwrap_or_else(|_| "/opt/boxspec-aarch64-python".into())
+        .into()
+}
+
+/// `version` of `[workspace.package]` in Cargo.toml: the version every package is released at.
+pub fn workspace_version() -> String {
+    let text = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let section = text.split("[workspace.package]").nth(1).unwrap();
+    let line = (section.lines())
+        .find(|l| l.trim_start().starts_with("version"))
+        .unwrap();
+    line.split('"').nth(1).unwrap().to_string()
+}

@@ -1,5 +1,6 @@
-//! Real cache servers for the drills, from the pinned test venv (`cargo xtask tools --test`): Redis, an
-//! S3-compatible store (moto) and WebDAV (wsgidav), each on a free loopback port, killed when dropped.
+//! Real servers for the tests, from the pinned test venv and tools (`cargo xtask tools --test`): Redis, an
+//! S3-compatible store (moto) and WebDAV (wsgidav) for the drills, a PyPI (pypiserver) and an npm registry
+//! (verdaccio) for the release test, each on a free loopback port, killed when dropped.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,88 @@ impl Server {
         .unwrap();
         let config = config.display().to_string();
         Server::spawn(super::tool("wsgidav"), &["-c", &config], port, None)
+    }
+
+    /// pypiserver serving (and storing uploads in) `root/packages`; uploads need the user `ci` with
+    /// `password` (an htpasswd file made with passlib, as pypiserver reads it).
+    pub fn pypi(root: &Path, password: &str) -> Server {
+        let port = free_port();
+        let packages = root.join("packages");
+        fs::create_dir_all(&packages).unwrap();
+        let htpasswd = root.join("htpasswd");
+        let python = super::tool("pypi-server").with_file_name("python");
+        let made = Command::new(python)
+            .args([
+                "-c",
+                "import sys; from passlib.apache import HtpasswdFile as H; \
+                 h = H(sys.argv[1], new=True); h.set_password('ci', sys.argv[2]); h.save()",
+            ])
+            .arg(&htpasswd)
+            .arg(password)
+            .status()
+            .unwrap();
+        assert!(made.success(), "writing the htpasswd file");
+        let port_arg = port.to_string();
+        let (auth, dir) = (
+            htpasswd.display().to_string(),
+            packages.display().to_string(),
+        );
+        let args = [
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port_arg,
+            "-P",
+            &auth,
+            "-a",
+            "update",
+            &dir,
+        ];
+        Server::spawn(super::tool("pypi-server"), &args, port, None)
+    }
+
+    /// verdaccio with its storage in `root`, no uplink (nothing is fetched from npmjs): anyone reads,
+    /// a registered user publishes.
+    pub fn verdaccio(root: &Path) -> Server {
+        let port = free_port();
+        fs::create_dir_all(root).unwrap();
+        let config = root.join("config.yaml");
+        fs::write(
+            &config,
+            format!(
+                "storage: {root}/storage\nauth:\n  htpasswd:\n    file: {root}/htpasswd\nuplinks: {{}}\n\
+                 packages:\n  '**':\n    access: $all\n    publish: $authenticated\n\
+                 listen: 127.0.0.1:{port}\nlog: {{ type: stdout, format: pretty, level: warn }}\n",
+                root = root.display()
+            ),
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        Server::spawn(super::tool("verdaccio"), &["--config", &config], port, None)
+    }
+
+    /// A new verdaccio user's token (what `npm adduser` gets, without the prompt).
+    pub fn verdaccio_token(&self, user: &str, password: &str) -> String {
+        use std::io::{Read, Write};
+        let body = format!("{{\"name\":\"{user}\",\"password\":\"{password}\"}}");
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            conn,
+            "PUT /-/user/org.couchdb.user:{user} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        let json = &text[text.find("\r\n\r\n").map_or(0, |i| i + 4)..];
+        let json: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        match json["token"].as_str() {
+            Some(token) => token.to_string(),
+            None => panic!("no verdaccio token: {text}"),
+        }
     }
 
     /// The status of a bodiless request to the server.
