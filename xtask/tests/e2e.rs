@@ -158,6 +158,21 @@ fn build_jobs_produce_smoke_tested_artifacts() {
             "dist/node/{file} missing"
         );
     }
+    // The driver's smoke test ran the addon's suite on the node on PATH (CI: a current LTS); it also
+    // passes on the oldest Node the package's `engines` allows (tools::OLDEST_NODE, from PyPI).
+    let suite = Command::new(common::tool("oldest-node"))
+        .args(["--test", "sdks/node/__test__/boxspec.test.mjs"])
+        .current_dir(root())
+        .env("BOXSPEC_NODE_DIR", dist.join("node"))
+        .env("BOXSPEC_EXAMPLES", root().join("examples"))
+        .output()
+        .unwrap();
+    assert!(
+        suite.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&suite.stdout),
+        String::from_utf8_lossy(&suite.stderr)
+    );
     let wheels: Vec<String> = fs::read_dir(dist.join("wheels"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

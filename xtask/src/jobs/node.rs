@@ -111,3 +111,25 @@ fn smoke(b: &Build, sdk: &Path) -> Vec<Step> {
     ]);
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    /// The Node the tests run the addon's suite on (tools::OLDEST_NODE, e2e) is the oldest that the
+    /// package's `engines` allows: raising one without the other fails here.
+    #[test]
+    fn the_oldest_node_tested_is_the_oldest_engines_allows() {
+        let package = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdks/node/package.json"),
+        )
+        .unwrap();
+        let package: serde_json::Value = serde_json::from_str(&package).unwrap();
+        let engines = package["engines"]["node"].as_str().unwrap();
+        let oldest_major = engines.trim_start_matches(">=").trim();
+        let (_, pinned) = crate::tools::OLDEST_NODE;
+        assert_eq!(
+            pinned.split('.').next(),
+            Some(oldest_major),
+            "engines {engines:?}, pinned node {pinned}"
+        );
+    }
+}

