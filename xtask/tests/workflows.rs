@@ -1157,3 +1157,31 @@ fn actionlint_and_zizmor_pass() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Node 20 reached end of life in April 2026 (`npm ci` warned that the napi CLI's dependencies want
+/// ≥ 22): every setup-node step sets up a Node LTS in support. The oldest Node the addon's `engines`
+/// allows is tested too, by e2e with a pinned copy.
+#[test]
+fn workflows_set_up_a_supported_node_lts() {
+    let mut setups = 0;
+    for wf in workflows() {
+        for (job, _, step) in wf.steps() {
+            let Some(uses) = step.get_str("uses") else {
+                continue;
+            };
+            if action(uses).0 != "actions/setup-node" {
+                continue;
+            }
+            setups += 1;
+            let version = step
+                .get("with")
+                .and_then(|with| with.get_str("node-version"));
+            assert!(
+                matches!(version, Some("22" | "24")),
+                "{}: node-version {version:?}",
+                step_label(&wf.file, job, step)
+            );
+        }
+    }
+    assert!(setups >= 3, "{setups} setup-node steps");
+}
