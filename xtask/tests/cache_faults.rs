@@ -524,7 +524,10 @@ fn a_frozen_leftover_server_is_replaced() {
     drill.clean_target();
     let second = drill.run(&[]);
     for server in &frozen {
-        let _ = Command::new("kill").args(["-CONT", server]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", server])
+            .stderr(Stdio::null())
+            .status();
     }
     assert!(
         second.ok && second.notices().is_empty(),
@@ -764,10 +767,14 @@ fn signal_drill_server(port: &str, signal: &str) {
 }
 
 fn drill_servers(port: &str) -> Vec<String> {
-    let wanted = [
+    processes_with(&[
         "SCCACHE_START_SERVER=1".to_string(),
         format!("SCCACHE_SERVER_PORT={port}"),
-    ];
+    ])
+}
+
+/// The pids of the processes whose environment holds all of `wanted` (`NAME=value`).
+fn processes_with(wanted: &[String]) -> Vec<String> {
     (fs::read_dir("/proc").unwrap().flatten())
         .filter(|e| {
             let environ = fs::read(e.path().join("environ")).unwrap_or_default();
@@ -776,6 +783,44 @@ fn drill_servers(port: &str) -> Vec<String> {
         })
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
+}
+
+/// Ctrl-C reaches a step although it runs in a process group of its own: the driver forwards it to the
+/// group, every process the step started ends (here a build script asleep for a minute), and the driver
+/// exits with 130 as a shell would.
+#[test]
+fn ctrl_c_stops_the_running_step_and_all_it_started() {
+    let mut drill = Drill::new("interrupted");
+    let sleeping = drill.dir.join("build-script-sleeping");
+    drill
+        .set("FIXTURE_SLEEP_MS", "60000")
+        .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
+    let start = Instant::now();
+    let child = (drill.command(&[]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let child = wait_for(child, start, || sleeping.exists());
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let run = finish_within(child, start, Duration::from_secs(60));
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted by SIGINT"),
+        "{}",
+        run.stderr
+    );
+    // The drill's sccache server (started by the driver with its environment) lives on, as it should.
+    let server = drill_servers(&drill.port.to_string());
+    let build = [format!("FIXTURE_SLEEP_MARKER={}", sleeping.display())];
+    let left: Vec<String> = (processes_with(&build).into_iter())
+        .filter(|pid| !server.contains(pid))
+        .collect();
+    assert!(left.is_empty(), "still running: {left:?}");
 }
 
 /// A frozen sccache server (a deadlock, a stopped process) accepts every compile and never answers:
@@ -788,7 +833,10 @@ fn a_frozen_server_is_stopped_and_the_build_finishes_uncached() {
     let run = fault_mid_build(&mut drill, || signal_drill_server(&port, "STOP"));
     // Not left stopped if the driver did not kill it: the drill's cleanup asks it to stop.
     for server in drill_servers(&port) {
-        let _ = Command::new("kill").args(["-CONT", &server]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &server])
+            .stderr(Stdio::null())
+            .status();
     }
     assert!(run.ok, "{}", run.stderr);
     run.assert_one_notice(

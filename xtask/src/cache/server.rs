@@ -40,8 +40,8 @@ pub fn examine(path: &Path) -> Result<String, String> {
     }
 }
 
-/// Stop whatever server holds our port (it may carry another configuration), start one with the final
-/// environment and ask it for stats, all under our deadlines. Returns the time it took.
+/// Stop a leftover server on the run's port (it may carry another configuration), start one with the
+/// final environment and ask it for stats, all under our deadlines. Returns the time it took.
 pub fn probe(wrapper: &Path, env: &EnvDelta, record: &ServerRecord) -> Result<u64, String> {
     let start = Instant::now();
     stop_leftover(wrapper, env, record);
@@ -89,7 +89,7 @@ pub fn claim_port(
         Err(why) => why,
         Ok(()) => {
             stop_leftover(wrapper, env, &record);
-            match record.port_frees() {
+            match record.port_frees(Duration::from_secs(1)) {
                 true => return Ok((record, None)),
                 false => {
                     record.release_run();
@@ -106,7 +106,7 @@ pub fn claim_port(
         let other = ServerRecord::new(records, port);
         if other.claim_run().is_ok() {
             other.kill();
-            if other.port_frees() {
+            if other.port_frees(Duration::ZERO) {
                 return Ok((other, Some(format!("{wanted} is {why}"))));
             }
             other.release_run();
@@ -188,14 +188,14 @@ impl ServerRecord {
         }
     }
 
-    /// Whether nothing listens on the port (within a second: a stopped server takes a moment to close).
-    fn port_frees(&self) -> bool {
+    /// Whether nothing listens on the port within `patience` (a stopped server takes a moment to close).
+    fn port_frees(&self, patience: Duration) -> bool {
         let start = Instant::now();
         loop {
             if TcpListener::bind(("127.0.0.1", self.port)).is_ok() {
                 return true;
             }
-            if start.elapsed() > Duration::from_secs(1) {
+            if start.elapsed() >= patience {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(10));
