@@ -473,6 +473,20 @@ fn partial_github_cache_variables_are_named() {
         "GitHub Actions cache not used: ACTIONS_RUNTIME_TOKEN, ACTIONS_CACHE_SERVICE_V2 missing",
     );
     assert_eq!(drill.report()["backend"], "local");
+    // What runners and act give every step, with nobody asking for that backend: not a word about it.
+    drill
+        .set("SCCACHE_GHA_ENABLED", "")
+        .set("ACTIONS_RUNTIME_TOKEN", "runner-token")
+        .set("GITHUB_ACTIONS", "true");
+    let exposed = drill.run(&[]);
+    assert!(exposed.ok, "{}", exposed.stderr);
+    assert!(
+        !exposed.stdout.contains("::warning::") && exposed.notices().is_empty(),
+        "{}{}",
+        exposed.stdout,
+        exposed.stderr
+    );
+    assert_eq!(drill.report()["backend"], "local");
 }
 
 #[test]
