@@ -442,6 +442,43 @@ mod tests {
     use std::thread;
     use std::time::Instant;
 
+    /// The record knows its server exactly while the process holding the log lives (here a `sleep`
+    /// standing in for sccache, started as the driver starts the server): killed, its pid is no longer
+    /// trusted, whatever process may get that pid next.
+    #[test]
+    fn a_recorded_server_lives_as_long_as_its_locked_log() {
+        let records = std::env::temp_dir().join(format!("xtask-records-{}", std::process::id()));
+        let record = ServerRecord::new(&records, 1);
+        fs::create_dir_all(&record.dir).unwrap();
+        assert_eq!(record.live_server(), None);
+        let log = fs::File::create(record.dir.join("server.log")).unwrap();
+        log.try_lock().unwrap();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("60").stdout(log);
+        let mut sleeper = process::spawn_in_own_group(&mut cmd).unwrap();
+        drop(cmd);
+        fs::write(record.dir.join("server.pid"), sleeper.id().to_string()).unwrap();
+        assert_eq!(record.live_server(), Some(sleeper.id()));
+        record.kill();
+        let _ = sleeper.wait();
+        assert_eq!(record.live_server(), None);
+        let _ = fs::remove_dir_all(&records);
+    }
+
+    /// A port whose run lock another run holds is that run's (the lock is per open file, so a second
+    /// claim in one process stands for another process).
+    #[test]
+    fn a_held_run_lock_is_another_live_runs() {
+        let records = std::env::temp_dir().join(format!("xtask-runs-{}", std::process::id()));
+        let record = ServerRecord::new(&records, 2);
+        assert_eq!(record.claim_run(), Ok(()));
+        assert_eq!(record.claim_run(), Err("another live run's".to_string()));
+        record.release_run();
+        assert_eq!(record.claim_run(), Ok(()));
+        record.release_run();
+        let _ = fs::remove_dir_all(&records);
+    }
+
     fn local(listener: &TcpListener, protocol: Protocol) -> Endpoint {
         let addr = listener.local_addr().unwrap().to_string();
         Endpoint { addr, protocol }
