@@ -113,17 +113,27 @@ impl Tools {
             .find(|p| p.is_file())
     }
 
+    /// zig's own cache: the C runtime and glibc stubs it makes for a target on first use (≈ 20 s of CPU
+    /// here), kept with the tools so CI's tools entry restores them.
+    pub fn zig_cache(&self) -> PathBuf {
+        self.dir.join("zig-cache")
+    }
+
     /// Calls zig directly rather than through Python, so the wrapper also runs in containers that
-    /// have no Python (the venv's interpreter is a link to the host's).
+    /// have no Python (the venv's interpreter is a link to the host's). Where the tools are mounted
+    /// read-only (a container) zig keeps its default cache under HOME.
     pub fn linker_script(&self, platform: Platform) -> String {
         let zig_target = platform.zig_target().unwrap_or_default();
         format!(
             "#!/bin/sh\n\
              # Written by cargo xtask. One linker for cargo, maturin and napi alike, so their sccache keys match.\n\
              for zig in '{venv}'/lib/python3*/site-packages/ziglang/zig; do :; done\n\
+             if [ -w '{dir}' ]; then export ZIG_GLOBAL_CACHE_DIR='{zig_cache}'; fi\n\
              CARGO_ZIGBUILD_ZIG_COMMAND=\"$zig\" \\\n\
              exec '{zigbuild}' zig cc -- -g -fno-sanitize=all -target {zig_target} \"$@\"\n",
             venv = self.venv().display(),
+            dir = self.dir.display(),
+            zig_cache = self.zig_cache().display(),
             zigbuild = self.bin("cargo-zigbuild").display(),
         )
     }
