@@ -7,6 +7,7 @@
 //! No set-up action keeps a cache of its own (setup-node's npm cache, setup-python's pip cache), and
 //! the pinned actionlint and zizmor (offline) accept every workflow.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -805,6 +806,9 @@ fn cache_steps_share_one_key() {
     let key = format!("{prefix}${{{{ github.run_id }}}}");
     let mut errors = Vec::new();
     let mut build_restores = 0;
+    // Per workflow file: the entries it restores, and those it saves.
+    let mut restored: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut saved: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     for wf in workflows() {
         for (job, _, step) in wf.steps() {
             let Some(uses) = step.get_str("uses") else {
@@ -829,6 +833,11 @@ fn cache_steps_share_one_key() {
                 ));
                 continue;
             };
+            let seen = match action(uses).0 == "actions/cache/restore" {
+                true => &mut restored,
+                false => &mut saved,
+            };
+            seen.entry(wf.file.clone()).or_default().insert(entry.name);
             if action(uses).0 != "actions/cache/restore" {
                 continue;
             }
@@ -857,6 +866,18 @@ fn cache_steps_share_one_key() {
                 ));
             }
         }
+    }
+    // A workflow that restores restores every entry; warm-caches saves every entry.
+    let all: BTreeSet<&str> = ci_cache::ENTRIES.iter().map(|e| e.name).collect();
+    for (file, names) in restored.iter().chain(saved.iter()) {
+        if *names != all {
+            errors.push(format!(
+                "{file}: its cache steps hold {names:?}, not every entry of ci_cache.rs ({all:?})"
+            ));
+        }
+    }
+    if !saved.contains_key("warm-caches.yml") {
+        errors.push("warm-caches.yml: saves no entry of ci_cache.rs".into());
     }
     assert!(
         build_restores >= 4,
