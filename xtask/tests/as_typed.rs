@@ -193,6 +193,12 @@ fn doctor_shows_the_decision() {
         "{json}"
     );
     assert!(cache["probe_ms"].as_u64().is_some(), "{json}");
+    // The port its server took: the one asked for, since no other run holds it.
+    assert_eq!(
+        (cache["port"].as_str(), &cache["port_moved"]),
+        (Some(t.port.to_string().as_str()), &Value::Null),
+        "{json}"
+    );
     let pinned = &cache["candidates"][0];
     assert_eq!(
         (pinned["source"].as_str(), pinned["version"].as_str()),

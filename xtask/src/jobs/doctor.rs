@@ -176,6 +176,8 @@ fn to_json(
             "backend": s.backend.kind(),
             "backend_detail": s.backend.describe(),
             "endpoint": reachability(host).map(|(addr, ms)| json!({ "address": addr, "answer_ms": ms })),
+            "port": s.port,
+            "port_moved": s.port_moved,
             "probe_ms": s.probe.as_ref().and_then(|p| p.as_ref().ok()),
             "probe_error": s.probe.as_ref().and_then(|p| p.as_ref().err()),
             "decision_ms": s.decision_ms,
