@@ -236,7 +236,8 @@ impl Container {
     }
 
     /// The plan with its compile steps marked for the container (the pipeline wraps them when it runs
-    /// them: `wrap`), after a host `cargo fetch` (the container has no network with a local cache backend).
+    /// them: `wrap`). The pipeline's `cargo fetch` ran on the host first (the container has no network
+    /// with a local cache backend).
     pub fn plan(&self, steps: Vec<Step>, host: &HostEnv, cache: &CacheSetup) -> Vec<Step> {
         let mut out = Vec::new();
         for step in steps {
@@ -244,13 +245,6 @@ impl Container {
                 out.push(step);
                 continue;
             };
-            if !out.iter().any(|s: &Step| s.name == FETCH_STEP) {
-                out.push(
-                    Cmd::new(host.cargo(), &host.root)
-                        .args(["fetch", "--locked"])
-                        .into_step(FETCH_STEP),
-                );
-            }
             // Engines create missing mount sources as root (docker) or refuse (podman).
             let writable = (self.mounts(host, cache, &cmd.cwd).into_iter())
                 .filter(|m| !m.read_only)
@@ -265,8 +259,6 @@ impl Container {
         out
     }
 }
-
-const FETCH_STEP: &str = "cargo fetch (for the container)";
 
 /// The container's sccache counters for the last compile step, if it used sccache.
 pub fn take_stats(host: &HostEnv) -> Option<Stats> {
@@ -628,7 +620,7 @@ mod tests {
         );
     }
 
-    /// Only compile steps move into the container, after one host `cargo fetch`; the rest stays.
+    /// Only compile steps move into the container; the rest stays.
     #[test]
     fn plan_moves_only_compile_steps() {
         let host = host();
@@ -646,10 +638,9 @@ mod tests {
         ];
         let c = container(Engine::Podman, 0, true);
         let planned = c.plan(steps.clone(), &host, &cache);
-        assert_eq!(planned.len(), steps.len() + 2);
-        assert_eq!(planned[0].name, "cargo fetch (for the container)");
-        let Action::MakeDirs(dirs) = &planned[1].action else {
-            panic!("{:?}", planned[1])
+        assert_eq!(planned.len(), steps.len() + 1);
+        let Action::MakeDirs(dirs) = &planned[0].action else {
+            panic!("{:?}", planned[0])
         };
         assert_eq!(
             dirs,
@@ -663,12 +654,12 @@ mod tests {
             .map(PathBuf::from)
         );
         assert_eq!(
-            planned[2].name,
+            planned[1].name,
             "cargo build boxspec-cli (in podman localhost/img)"
         );
         // The pipeline wraps it when it runs it (a retry without the cache is wrapped anew).
-        assert_eq!(planned[2].action, steps[0].action);
-        assert_eq!(planned[3..], steps[1..]);
+        assert_eq!(planned[1].action, steps[0].action);
+        assert_eq!(planned[2..], steps[1..]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{check_cache, cibuildwheel, node, runtime, wheels};
 use crate::cache::CacheSetup;
 use crate::flags::BuildArgs;
 use crate::host::HostEnv;
-use crate::plan::Step;
+use crate::plan::{Cmd, Step};
 use crate::platform::Platform;
 
 /// What one reported build does. `warm-caches` is the three build jobs' own plans, never a plan of its own.
@@ -47,6 +47,22 @@ impl BuildJob {
             true => host.dist().join(sub),
             false => host.dist().join(sub).join(platform.triple),
         }
+    }
+
+    /// `cargo fetch` of what the job compiles for `platform` (cibuildwheel's container fetches its own).
+    pub fn fetch(&self, host: &HostEnv, platform: Platform) -> Option<Step> {
+        // cargo asks rustc about the target: never through a wrapper the caller's environment sets.
+        let cmd = (Cmd::new(host.cargo(), &host.root).env("RUSTC_WRAPPER", "")).args([
+            "fetch",
+            "--target",
+            platform.triple,
+        ]);
+        let cmd = match self {
+            BuildJob::WheelsViaCibuildwheel(_) => return None,
+            BuildJob::CheckCache(manifest) => cmd.args(["--manifest-path"]).arg_path(manifest),
+            BuildJob::Runtime | BuildJob::Node | BuildJob::Wheels => cmd.args(["--locked"]),
+        };
+        Some(cmd.into_step(format!("crates: cargo fetch ({})", platform.triple)))
     }
 
     /// The job's steps on the host (container mode moves its compile steps afterwards).

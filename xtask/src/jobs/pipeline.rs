@@ -38,7 +38,9 @@ pub fn run(
             .unwrap_or("rustc");
         platform::require_rust_targets(&platforms, host.platform, &host.root, rustc)?;
     }
-    let exec = tools_installed(global, host)?;
+    let mut exec = tools_installed(global, host)?;
+    exec.run_steps(&fetches(jobs, host))
+        .context("downloading the crates (the registry must be reachable the first time)")?;
     let cache = cache::decide(global, default_mode, host, global.dry_run)?;
     for notice in &cache.notices {
         exec.notice(notice);
@@ -71,6 +73,18 @@ pub fn run(
     }
     run.exec.info(&report::table(&reports));
     report::publish(host, &reports, report::run_times(host, &run.exec))
+}
+
+/// The crates the builds need, downloaded before anything compiles: a step of their own (the report
+/// times it; a container builds offline), once per manifest and target.
+pub fn fetches(jobs: &[(BuildJob, Platform)], host: &HostEnv) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    for step in (jobs.iter()).filter_map(|(job, platform)| job.fetch(host, *platform)) {
+        if !steps.iter().any(|s| s.to_string() == step.to_string()) {
+            steps.push(step);
+        }
+    }
+    steps
 }
 
 /// Each job's steps, with its compile steps moved into the container when there is one.
@@ -286,4 +300,54 @@ pub fn extra_installed(exec: &mut Executor, host: &HostEnv, venv: ExtraVenv) -> 
             venv.label()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::PLATFORMS;
+
+    /// One `cargo fetch` per manifest and target before anything compiles; none for cibuildwheel.
+    #[test]
+    fn crates_are_fetched_once_per_manifest_and_target() {
+        let host = HostEnv::fixture(&[]);
+        let (x64, arm64) = (PLATFORMS[0], PLATFORMS[1]);
+        let fetched = |jobs: &[(BuildJob, Platform)]| -> Vec<String> {
+            fetches(jobs, &host)
+                .iter()
+                .map(|s| {
+                    let cmd = crate::plan::cmd_named(std::slice::from_ref(s), &s.name);
+                    format!("{} {}", s.name, cmd.args.join(" "))
+                })
+                .collect()
+        };
+        let warm: Vec<(BuildJob, Platform)> = (BuildJob::WARMED.iter())
+            .flat_map(|j| [(j.clone(), x64), (j.clone(), arm64)])
+            .collect();
+        let cases: [(&[(BuildJob, Platform)], &[&str]); 3] = [
+            (
+                &warm,
+                &[
+                    "crates: cargo fetch (x86_64-unknown-linux-gnu) fetch --target x86_64-unknown-linux-gnu --locked",
+                    "crates: cargo fetch (aarch64-unknown-linux-gnu) fetch --target aarch64-unknown-linux-gnu --locked",
+                ],
+            ),
+            (
+                &[(BuildJob::CheckCache("/f/Cargo.toml".into()), x64)],
+                &[
+                    "crates: cargo fetch (x86_64-unknown-linux-gnu) fetch --target x86_64-unknown-linux-gnu --manifest-path /f/Cargo.toml",
+                ],
+            ),
+            (
+                &[(
+                    BuildJob::WheelsViaCibuildwheel(crate::flags::BuildArgs::default()),
+                    x64,
+                )],
+                &[],
+            ),
+        ];
+        for (jobs, want) in cases {
+            assert_eq!(fetched(jobs), want);
+        }
+    }
 }
