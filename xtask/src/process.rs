@@ -1,6 +1,6 @@
 //! Short helper processes that may hang (sccache probes, version checks, the container probe), run under
-//! the driver's own deadline. Output goes to files, not pipes: `sccache --start-server` leaves a daemon
-//! holding inherited pipes open. (Commands that cannot hang the build use xshell; steps use the executor.)
+//! the driver's own deadline. Output goes to files, not pipes: a helper that leaves a daemon behind (as
+//! `sccache --start-server` does) would hold inherited pipes open. (Commands that cannot hang the build use xshell; steps use the executor.)
 //! And the process model of every step: a process group of its own, killed as one, on every Unix
 //! (nothing here reads `/proc`).
 
@@ -131,7 +131,7 @@ pub fn kill_group(pgid: u32) {
 }
 
 /// Sends `signal` to every process of group `pgid`; false when no process got it.
-pub fn signal_group(signal: &str, pgid: u32) -> bool {
+fn signal_group(signal: &str, pgid: u32) -> bool {
     Command::new("kill")
         .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
         .stdout(Stdio::null())
