@@ -72,7 +72,7 @@ impl CacheMode {
 pub struct BuildArgs {
     /// The platform to build for [default: this machine's own]; repeat it on warm-caches.
     /// x86_64-unknown-linux-gnu and aarch64-unknown-linux-gnu build on any Linux host; the Apple
-    /// targets on a Mac.
+    /// targets on a Mac. Another machine's target needs its standard library (`rustup target add`).
     #[arg(
         long = "target",
         env = "XTASK_TARGET",
@@ -84,7 +84,7 @@ pub struct BuildArgs {
     /// smoke-tested on the host).
     #[arg(long, env = "XTASK_CONTAINER", value_enum)]
     pub container: Option<Engine>,
-    /// The image for --container.
+    /// The image for --container (with --via cibuildwheel: the manylinux image); needs one of them.
     #[arg(long, env = "XTASK_IMAGE", value_name = "IMAGE")]
     pub image: Option<String>,
     /// Which compiler the container uses [default: host, unless the image has its own cargo].
@@ -191,7 +191,7 @@ pub enum Job {
         #[arg(long)]
         test: bool,
     },
-    /// Show what the driver detects: tools, sccache candidates, backend, probe result.
+    /// Show what the driver detects: tools, sccache candidates, backend, server port, probe result.
     Doctor {
         /// Print the decision as JSON.
         #[arg(long)]
