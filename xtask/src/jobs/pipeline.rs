@@ -324,7 +324,8 @@ mod tests {
         let warm: Vec<(BuildJob, Platform)> = (BuildJob::WARMED.iter())
             .flat_map(|j| [(j.clone(), x64), (j.clone(), arm64)])
             .collect();
-        let cases: [(&[(BuildJob, Platform)], &[&str]); 3] = [
+        type Builds<'a> = &'a [(BuildJob, Platform)];
+        let cases: [(Builds, &[&str]); 3] = [
             (
                 &warm,
                 &[
