@@ -129,6 +129,8 @@ impl Server {
             &auth,
             "-a",
             "update",
+            // A project it lacks is a 404, never a redirect to pypi.org.
+            "--disable-fallback",
             &dir,
         ];
         Server::spawn(super::tool("pypi-server"), &args, port, None)
