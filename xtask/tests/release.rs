@@ -66,7 +66,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 }
 
 /// The registries' settings as a release job has them: twine's variables, npm's user config with the
-/// token setup-node would write, pip's index for the question publish asks first.
+/// token setup-node would write, and the index publish asks first (XTASK_PYPI_INDEX).
 struct Registries {
     pypi: Server,
     npm: Server,
@@ -112,7 +112,7 @@ impl Registries {
             ("TWINE_REPOSITORY_URL", Self::url(&self.pypi)),
             ("TWINE_USERNAME", "ci".into()),
             ("TWINE_PASSWORD", PYPI_PASSWORD.into()),
-            ("PIP_INDEX_URL", self.pypi_index()),
+            ("XTASK_PYPI_INDEX", self.pypi_index()),
             ("NPM_CONFIG_USERCONFIG", self.npmrc.display().to_string()),
             ("NODE_AUTH_TOKEN", self.token.clone()),
         ]

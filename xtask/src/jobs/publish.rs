@@ -114,9 +114,10 @@ pub struct Registries {
     pub npm: String,
 }
 
-/// The PyPI index to ask: `PIP_INDEX_URL`, else PyPI's (or TestPyPI's) for their upload URLs.
-pub fn pypi_index(upload: &str, pip_index: Option<&str>) -> Result<String, UsageError> {
-    if let Some(index) = pip_index.filter(|i| !i.is_empty()) {
+/// The PyPI index to ask: `XTASK_PYPI_INDEX`, else PyPI's (or TestPyPI's) for their upload URLs. (Not pip's
+/// `PIP_INDEX_URL`: that also decides where the driver installs its own tools from.)
+pub fn pypi_index(upload: &str, asked: Option<&str>) -> Result<String, UsageError> {
+    if let Some(index) = asked.filter(|i| !i.is_empty()) {
         return Ok(index.to_string());
     }
     (INDEXES.iter())
@@ -124,7 +125,7 @@ pub fn pypi_index(upload: &str, pip_index: Option<&str>) -> Result<String, Usage
         .map(|(_, index)| index.to_string())
         .ok_or_else(|| {
             UsageError(format!(
-                "TWINE_REPOSITORY_URL={upload} is not PyPI: set PIP_INDEX_URL to its simple index, so \
+                "TWINE_REPOSITORY_URL={upload} is not PyPI: set XTASK_PYPI_INDEX to its simple index, so \
                  publish can see whether the version is out before uploading"
             ))
         })
@@ -141,6 +142,8 @@ pub struct NpmPackage {
 /// then each upload on its own.
 pub struct Plan {
     pub checks: Vec<Step>,
+    /// After the checks, before the first upload (signing the attestations).
+    pub prepare: Vec<Step>,
     /// (what is out once the step passed, the step)
     pub uploads: Vec<(String, Step)>,
 }
@@ -182,13 +185,29 @@ pub fn plan(
         already_out("pypi", &registries.pypi_index, "boxspec"),
     ];
     checks.extend((npm_packages.iter()).map(|p| already_out("npm", &registries.npm, &p.name)));
+    // PyPI's attestations (PEP 740), signed with the workflow's OIDC identity: on GitHub with
+    // `id-token: write`, uploading to PyPI itself (elsewhere signing would open a browser).
+    let attest = host.var("ACTIONS_ID_TOKEN_REQUEST_URL").is_some()
+        && INDEXES
+            .iter()
+            .any(|(upload, _)| registries.pypi_upload.starts_with(upload));
+    let mut prepare = Vec::new();
+    if attest {
+        let files = manifest.python.iter().map(|f| release.join(f));
+        let sign = Cmd::new(&python, release).args(["-m", "pypi_attestations", "sign"]);
+        let sign = files.fold(sign, |cmd, f| cmd.arg_path(&f));
+        prepare.push(sign.into_step("sign the PyPI attestations"));
+    }
     let twine = venv.join("bin/twine");
     let mut uploads: Vec<(String, Step)> = (manifest.python.iter())
         .map(|file| {
-            let cmd = Cmd::new(&twine, release)
+            let mut cmd = Cmd::new(&twine, release)
                 .args(["upload", "--non-interactive", "--disable-progress-bar"])
-                .args(["--repository-url", &registries.pypi_upload])
-                .arg_path(&release.join(file));
+                .args(["--repository-url", &registries.pypi_upload]);
+            if attest {
+                cmd = cmd.args(["--attestations"]);
+            }
+            let cmd = cmd.arg_path(&release.join(file));
             let cmd = pass(cmd, &["TWINE_USERNAME", "TWINE_PASSWORD"]);
             (
                 format!("{file} on {}", registries.pypi_upload),
@@ -206,7 +225,11 @@ pub fn plan(
             cmd.into_step(format!("npm publish {}", p.name)),
         )
     }));
-    Plan { checks, uploads }
+    Plan {
+        checks,
+        prepare,
+        uploads,
+    }
 }
 
 /// Runs the checks, then the uploads; a failed upload names what is already out and what is not.
@@ -221,6 +244,9 @@ pub fn execute(exec: &mut Executor, plan: &Plan) -> Result<()> {
             "nothing was uploaded: a registry already has this version, or cannot say:\n  {}",
             refused.join("\n  ")
         );
+    }
+    for step in &plan.prepare {
+        exec.run_step(step, None).context("nothing was uploaded")?;
     }
     for (i, (_, step)) in plan.uploads.iter().enumerate() {
         if let Err(err) = exec.run_step(step, None) {
@@ -273,7 +299,7 @@ pub fn run(global: &Global, host: &HostEnv, targets: &ReleaseTargets) -> Result<
     let pypi_upload = host.var("TWINE_REPOSITORY_URL").unwrap_or(PYPI_UPLOAD);
     let registries = Registries {
         pypi_upload: pypi_upload.to_string(),
-        pypi_index: pypi_index(pypi_upload, host.var("PIP_INDEX_URL"))?,
+        pypi_index: pypi_index(pypi_upload, host.var("XTASK_PYPI_INDEX"))?,
         npm: npm_registry(host)?,
     };
     let mut npm_packages = Vec::new();
@@ -365,7 +391,7 @@ mod tests {
                 Some("http://127.0.0.1:8080/simple/"),
                 Ok("http://127.0.0.1:8080/simple/"),
             ),
-            ("http://127.0.0.1:8080/", None, Err("set PIP_INDEX_URL")),
+            ("http://127.0.0.1:8080/", None, Err("set XTASK_PYPI_INDEX")),
         ];
         for (upload, pip, want) in cases {
             match (pypi_index(upload, pip), want) {
@@ -387,6 +413,7 @@ mod tests {
         };
         let plan = Plan {
             checks: vec![Cmd::new("true", Path::new("/")).into_step("ask")],
+            prepare: Vec::new(),
             uploads: vec![
                 upload("a.whl on PyPI", "true"),
                 upload("b.whl on PyPI", "false"),
@@ -404,6 +431,7 @@ mod tests {
                 Cmd::new("false", Path::new("/")).into_step("ask PyPI"),
                 Cmd::new("false", Path::new("/")).into_step("ask npm"),
             ],
+            prepare: Vec::new(),
             uploads: vec![upload("c.whl", "true")],
         };
         let text = format!(
@@ -416,6 +444,55 @@ mod tests {
                 && text.contains("ask npm"),
             "{text}"
         );
+    }
+
+    /// On GitHub with the OIDC token, uploads to PyPI carry attestations signed before the first upload;
+    /// anywhere else (a laptop would get a browser prompt) and to other indexes, none.
+    #[test]
+    fn attestations_are_signed_for_pypi_on_github_only() {
+        let oidc = (
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            "https://token.actions.example/",
+        );
+        let registries = |upload: &str| Registries {
+            pypi_upload: upload.into(),
+            pypi_index: "https://pypi.org/simple/".into(),
+            npm: "https://registry.npmjs.org/".into(),
+        };
+        // (environment, upload URL, attested)
+        let cases = [
+            (vec![oidc], PYPI_UPLOAD, true),
+            (vec![oidc], "https://test.pypi.org/legacy/", true),
+            (vec![], PYPI_UPLOAD, false),
+            (vec![oidc], "http://127.0.0.1:1/", false),
+        ];
+        for (vars, upload, attested) in cases {
+            let mut vars = vars;
+            vars.push(("HOME", "/home/u"));
+            let host = HostEnv::fixture(&vars);
+            let release = Path::new("/r");
+            let plan = plan(&host, release, &manifest(&ALL), &[], &registries(upload));
+            assert_eq!(plan.prepare.len(), attested as usize, "{upload}");
+            for (_, step) in &plan.uploads {
+                let crate::plan::Action::Run(cmd) = &step.action else {
+                    panic!()
+                };
+                assert_eq!(
+                    cmd.args.contains(&"--attestations".into()),
+                    attested,
+                    "{upload}"
+                );
+            }
+            if attested {
+                let text = plan.prepare[0].to_string();
+                assert!(
+                    text.contains(
+                        "-m pypi_attestations sign /r/python/a.whl /r/python/boxspec-0.1.0.tar.gz"
+                    ),
+                    "{text}"
+                );
+            }
+        }
     }
 
     fn fixture_plan(host: &HostEnv) -> Plan {
