@@ -202,6 +202,24 @@ pub fn one_version(sources: &[(String, Option<String>)]) -> Result<String, Strin
     }
 }
 
+/// The loader files of every target's addon, identical, or which differ from the first.
+pub fn one_loader(loaders: &[(String, Vec<u8>)]) -> Result<(), String> {
+    let Some((first, want)) = loaders.first() else {
+        return Ok(());
+    };
+    let differ: Vec<&str> = (loaders.iter())
+        .filter(|(_, bytes)| bytes != want)
+        .map(|(path, _)| path.as_str())
+        .collect();
+    match differ.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "the main npm package ships one loader, but {} differ from {first}",
+            differ.join(", ")
+        )),
+    }
+}
+
 /// A `v`-prefixed tag's version.
 pub fn tag_version(tag: &str) -> Option<String> {
     let v = tag.strip_prefix('v')?;
@@ -548,6 +566,16 @@ pub fn run(
             problems.join("\n  ")
         ),
     };
+    // The main package ships one loader: every target's build must have generated the same.
+    for file in ["index.js", "index.d.ts"] {
+        let loaders = (pieces.iter())
+            .map(|p| {
+                let path = format!("{}/{file}", p.node_dir());
+                Ok((path.clone(), std::fs::read(artifacts.join(&path))?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        one_loader(&loaders).map_err(anyhow::Error::msg)?;
+    }
     let mut exec = tools_installed(global, host)?;
     let left_out = left_out(&platforms);
     if !left_out.is_empty() {
@@ -778,6 +806,22 @@ mod tests {
         assert_eq!(tag_version("1.2.3"), None);
         let pyproject = "[build-system]\nrequires = [\"maturin\"]\n\n[project]\nname = \"boxspec\"\nversion = \"0.3.0\"\n\n[tool.x]\nversion = \"9\"\n";
         assert_eq!(pyproject_version(pyproject).as_deref(), Some("0.3.0"));
+    }
+
+    #[test]
+    fn every_target_built_the_same_loader() {
+        let loader = |path: &str, text: &str| (path.to_string(), text.as_bytes().to_vec());
+        assert!(one_loader(&[loader("a/index.js", "x"), loader("b/index.js", "x")]).is_ok());
+        let err = one_loader(&[
+            loader("a/index.js", "x"),
+            loader("b/index.js", "y"),
+            loader("c/index.js", "x"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.ends_with("but b/index.js differ from a/index.js"),
+            "{err}"
+        );
     }
 
     /// napi-rs's layout: a package per platform that npm installs only where it fits, and a main
