@@ -259,6 +259,7 @@ impl HostEnv {
                 linker_current: true,
                 extra: [ready, ready, ready],
                 emulated_node: false,
+                runner_node: false,
                 verdaccio_current: false,
             },
             node_modules_current: true,

