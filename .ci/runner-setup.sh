@@ -39,6 +39,9 @@ for file in /etc/subuid /etc/subgid; do
 done
 install -d -m 700 -o "$user" -g "$user" "/run/user/$uid"
 
+# This machine's rustup (root's PATH may lack ~/.cargo/bin).
+rustup=$(command -v rustup || echo "${CARGO_HOME:-$HOME/.cargo}/bin/rustup")
+
 as_user() {
   runuser -u "$user" -- env -i HOME="$home" USER="$user" LOGNAME="$user" LANG=C.UTF-8 \
     PATH="$home/.cargo/bin:/usr/local/bin:/usr/bin:/bin" "$@"
@@ -48,19 +51,19 @@ as_user() {
 find "$home" -mindepth 1 -maxdepth 1 ! -name .rustup ! -name .cargo -exec rm -rf {} +
 find "$home/.cargo" -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {} + 2>/dev/null || true
 if [ ! -x "$home/.cargo/bin/rustup" ]; then
-  install -m 755 "$(command -v rustup)" /tmp/rustup-init.$$
+  install -m 755 "$rustup" /tmp/rustup-init.$$
   as_user /tmp/rustup-init.$$ -y --no-modify-path --default-toolchain none --profile minimal >&2
   rm -f /tmp/rustup-init.$$
 fi
 # The image's stable: this machine's, outside /root (mode 700), hard-linked where it can be.
-stable_sysroot=$(realpath "$(rustup run stable rustc --print sysroot)")
+stable_sysroot=$(realpath "$("$rustup" run stable rustc --print sysroot)")
 image_stable=/opt/runner-image-rust-stable
 if [ ! -x "$image_stable/bin/rustc" ]; then
   rm -rf "$image_stable.tmp"
   cp -al "$stable_sysroot" "$image_stable.tmp" 2>/dev/null || cp -a "$stable_sysroot" "$image_stable.tmp"
   mv "$image_stable.tmp" "$image_stable"
 fi
-host=$(rustc -vV | sed -n 's/^host: //p')
+host=$("$rustup" run stable rustc -vV | sed -n 's/^host: //p')
 as_user ln -sfn "$image_stable" "$home/.rustup/toolchains/stable-$host"
 
 # The workflow's toolchain step (what dtolnay/rust-toolchain runs for `toolchain:` and `components:`).
