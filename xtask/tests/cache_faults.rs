@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -125,15 +125,28 @@ impl Drill {
 
     /// Starts the build, injects `fault` once `ready`, and waits (two minutes at most) for the build.
     fn fault_once(&self, ready: impl Fn() -> bool, fault: impl FnOnce()) -> Run {
+        let (child, start) = self.start_until(ready);
+        fault();
+        finish_within(child, start, Duration::from_secs(120))
+    }
+
+    /// Starts the build and returns it, with its start, once `ready`.
+    fn start_until(&self, ready: impl Fn() -> bool) -> (Child, Instant) {
         let start = Instant::now();
         let child = (self.command(&[]))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let child = wait_for(child, start, ready);
-        fault();
-        finish_within(child, start, Duration::from_secs(120))
+        (wait_for(child, start, ready), start)
+    }
+
+    /// The fixture's build script sleeps `ms`; the marker it creates when its sleep begins.
+    fn sleep_in_build_script(&mut self, ms: &str) -> PathBuf {
+        let sleeping = self.dir.join("build-script-sleeping");
+        self.set("FIXTURE_SLEEP_MS", ms)
+            .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
+        sleeping
     }
 
     /// The builds' rustc is a script that runs `first` (a shell line that may wait), then the real rustc.
@@ -167,10 +180,7 @@ impl Drop for Drill {
 /// and waits for the build. A fixed delay raced on a busy machine: a server killed while it answers a
 /// compile can fail that compile, which is not the fault a drill means.
 fn fault_mid_build(drill: &mut Drill, fault: impl FnOnce()) -> Run {
-    let sleeping = drill.dir.join("build-script-sleeping");
-    drill
-        .set("FIXTURE_SLEEP_MS", "6000")
-        .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
+    let sleeping = drill.sleep_in_build_script("6000");
     // The build script runs once its own compile is done; the other library compiles beside it.
     let dep_built = || files_named(&drill.target(), "libfixture_dep-", ".rlib") > 0;
     drill.fault_once(
@@ -571,17 +581,8 @@ fn two_runs_side_by_side_keep_their_servers() {
     let port = first.port;
     second.port = port;
     second.set("SCCACHE_SERVER_PORT", port.to_string());
-    let sleeping = first.dir.join("build-script-sleeping");
-    first
-        .set("FIXTURE_SLEEP_MS", "4000")
-        .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
-    let start = Instant::now();
-    let running = (first.command(&[]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let running = wait_for(running, start, || sleeping.exists());
+    let sleeping = first.sleep_in_build_script("4000");
+    let (running, start) = first.start_until(|| sleeping.exists());
     let beside = second.run(&[]);
     let first_run = finish_within(running, start, Duration::from_secs(120));
     let own = port + 2;
@@ -805,17 +806,8 @@ fn processes_with(wanted: &[String]) -> Vec<String> {
 #[test]
 fn ctrl_c_stops_the_running_step_and_all_it_started() {
     let mut drill = Drill::new("interrupted");
-    let sleeping = drill.dir.join("build-script-sleeping");
-    drill
-        .set("FIXTURE_SLEEP_MS", "60000")
-        .set("FIXTURE_SLEEP_MARKER", sleeping.display().to_string());
-    let start = Instant::now();
-    let child = (drill.command(&[]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let child = wait_for(child, start, || sleeping.exists());
+    let sleeping = drill.sleep_in_build_script("60000");
+    let (child, start) = drill.start_until(|| sleeping.exists());
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
