@@ -279,20 +279,7 @@ impl Bench {
             Some(dir) => cmd.env("SCCACHE_DIR", dir).env("XTASK_CACHE", "require"),
             None => cmd.env("XTASK_CACHE", "off"),
         };
-        let start = Instant::now();
-        let out = cmd
-            .output()
-            .with_context(|| format!("running {}", driver.display()))?;
-        let seconds = start.elapsed().as_secs_f64();
-        if !out.status.success() {
-            bail!(
-                "bench: {scenario} {job} failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = fs::read_to_string(dist.join("cache-report.json"))
-            .context("reading the cache report")?;
-        let report: Value = serde_json::from_str(&text)?;
+        let (seconds, report) = timed(cmd, scenario, job, &dist)?;
         for entry in report["jobs"].as_array().cloned().unwrap_or_default() {
             let job = entry["job"].as_str().unwrap_or("?").to_string();
             let row = Row {
@@ -339,18 +326,7 @@ impl Bench {
             .env("TMPDIR", &fresh.tmp)
             .env("CI", "true")
             .env("SCCACHE_SERVER_PORT", &self.port);
-        let start = Instant::now();
-        let out = cmd.output().context("running cargo xtask")?;
-        let seconds = start.elapsed().as_secs_f64();
-        if !out.status.success() {
-            bail!(
-                "bench: {scenario} {job} failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = fs::read_to_string(fresh.checkout.join("dist/cache-report.json"))
-            .context("reading the cache report")?;
-        let report: Value = serde_json::from_str(&text)?;
+        let (seconds, report) = timed(cmd, scenario, job, &fresh.checkout.join("dist"))?;
         let run = &report["run"];
         let driver = seconds - run["driver_seconds"].as_f64().unwrap_or(0.0);
         let mut parts = json!({ "driver": (driver * 10.0).round() / 10.0 });
@@ -375,6 +351,24 @@ impl Bench {
         self.rows.push(row);
         Ok(())
     }
+}
+
+/// Runs a measured build, timed whole; fails with its output, else returns the report it left in `dist`.
+fn timed(cmd: xshell::Cmd, scenario: &str, job: &str, dist: &Path) -> Result<(f64, Value)> {
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {scenario} {job}"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "bench: {scenario} {job} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text =
+        fs::read_to_string(dist.join("cache-report.json")).context("reading the cache report")?;
+    Ok((seconds, serde_json::from_str(&text)?))
 }
 
 /// The working tree at another absolute path (see `copy_sources`), with its own driver binary.
