@@ -21,7 +21,7 @@ use serde_json::Value;
 mod common;
 use common::{free_port, fresh_dir, root, skipped, tool};
 
-/// The leg the test runs: the matrix entry of `os: ubuntu-latest`.
+/// The leg the test runs: the matrix entry of `os: ubuntu-24.04`.
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The build jobs, each its own workflow file and job name.
 const BUILD_JOBS: [&str; 3] = ["build-runtime", "build-node", "build-wheels"];
@@ -262,7 +262,7 @@ impl Act {
             .args(["-j", job])
             .arg("-e")
             .arg(&event_file)
-            .args(["--matrix", "os:ubuntu-latest"]);
+            .args(["--matrix", "os:ubuntu-24.04"]);
         for runner in &self.labels {
             cmd.args(["-P", &format!("{runner}=-self-hosted")]);
         }

@@ -800,9 +800,11 @@ mod ci_cache;
 #[test]
 fn cache_steps_share_one_key() {
     let hash = "hashFiles('rust-toolchain.toml', 'Cargo.lock', 'xtask/src/tools.rs', 'sdks/node/package-lock.json')";
-    // The target layer is valid only for one OS, target triple, toolchain, lockfile and set of tool pins.
+    // The target layer is valid only for one runner image, target triple, toolchain, lockfile and set of
+    // tool pins. The image is the matrix's label (.github/runners.yml: each live label is one image), so a
+    // new image is a new key.
     let prefix =
-        format!("build-caches-${{{{ runner.os }}}}-${{{{ matrix.target }}}}-${{{{ {hash} }}}}-");
+        format!("build-caches-${{{{ matrix.os }}}}-${{{{ matrix.target }}}}-${{{{ {hash} }}}}-");
     let key = format!("{prefix}${{{{ github.run_id }}}}");
     let mut errors = Vec::new();
     let mut build_restores = 0;
@@ -848,6 +850,11 @@ fn cache_steps_share_one_key() {
                     entry.name,
                     input("key")
                 ));
+            }
+            // Venvs and wheels are built for one image (its Python, its libc): a new image, a new entry.
+            let image = "tools-${{ matrix.os }}-";
+            if entry.name == "tools" && !input("key").starts_with(image) {
+                errors.push(format!("{label}: the tools key must start with {image:?}"));
             }
             if entry.name != "build" {
                 continue;
@@ -932,16 +939,15 @@ fn workflows_are_least_privilege_and_cancel_superseded_runs() {
     assert!(errors.is_empty(), "\n{}", errors.join("\n"));
 }
 
-/// Every build workflow (and the warm job) runs for each platform the SDKs ship, on its own hardware, and
-/// tells the driver which through `XTASK_TARGET` (`run:` stays `cargo xtask <job>`).
+/// Every build workflow (and the warm job) runs for each platform the SDKs ship, on its own hardware (the
+/// runner `.github/runners.yml` names for it), and tells the driver which through `XTASK_TARGET`
+/// (`run:` stays `cargo xtask <job>`).
 #[test]
 fn every_platform_builds_on_its_own_runner() {
-    let wanted = [
-        ("ubuntu-latest", "x86_64-unknown-linux-gnu"),
-        ("ubuntu-24.04-arm", "aarch64-unknown-linux-gnu"),
-        ("macos-15-intel", "x86_64-apple-darwin"),
-        ("macos-14", "aarch64-apple-darwin"),
-    ];
+    let runners = Runners::load();
+    let wanted: Vec<(&str, &str)> = (runners.targets.iter())
+        .map(|(target, os)| (os.as_str(), target.as_str()))
+        .collect();
     let mut checked = 0;
     for wf in workflows()
         .iter()
@@ -959,7 +965,7 @@ fn every_platform_builds_on_its_own_runner() {
                 .iter()
                 .filter_map(|leg| Some((leg.get_str("os")?, leg.get_str("target")?)))
                 .collect();
-            assert_eq!(legs, wanted, "{label}");
+            assert_eq!(legs, wanted, "{label}: the legs .github/runners.yml names");
             assert_eq!(
                 doc.get_str("runs-on").map(expr),
                 Some("matrix.os".into()),
@@ -974,6 +980,162 @@ fn every_platform_builds_on_its_own_runner() {
         checked, 4,
         "build-runtime, build-node, build-wheels and warm-caches"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runner labels: every one a workflow asks for is live on GitHub, as `.github/runners.yml` records it.
+
+/// `.github/runners.yml`: the labels GitHub documents as live (each one image), the moving aliases, the
+/// retired labels with their dates, and the runner of each shipped target.
+struct Runners {
+    checked: String,
+    source: String,
+    live: Vec<String>,
+    moving: Vec<(String, String)>,
+    retired: Vec<(String, String)>,
+    targets: Vec<(String, String)>,
+}
+
+impl Runners {
+    fn load() -> Runners {
+        let path = root().join(".github/runners.yml");
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let doc = Yaml::parse(".github/runners.yml", &text);
+        let pairs = |key: &str| -> Vec<(String, String)> {
+            let map = doc
+                .get(key)
+                .unwrap_or_else(|| panic!("runners.yml: no `{key}:`"));
+            (map.entries().iter())
+                .map(|(k, v)| (k.clone(), v.str().unwrap_or_default().to_string()))
+                .collect()
+        };
+        let field = |key: &str| {
+            doc.get_str(key)
+                .unwrap_or_else(|| panic!("runners.yml: no `{key}:`"))
+        };
+        Runners {
+            checked: field("checked").to_string(),
+            source: field("source").to_string(),
+            live: (doc.get("live").map(Yaml::items).unwrap_or_default().iter())
+                .filter_map(|l| l.str().map(str::to_string))
+                .collect(),
+            moving: pairs("moving"),
+            retired: pairs("retired"),
+            targets: pairs("targets"),
+        }
+    }
+
+    /// Why a workflow may not ask for `label`, or None when it may.
+    fn refuse(&self, label: &str) -> Option<String> {
+        if self.live.iter().any(|l| l == label) {
+            return None;
+        }
+        let lookup = |list: &[(String, String)]| {
+            (list.iter())
+                .find(|(l, _)| l == label)
+                .map(|(_, v)| v.clone())
+        };
+        Some(match (lookup(&self.retired), lookup(&self.moving)) {
+            (Some(date), _) => format!("`{label}` was retired on {date}"),
+            (_, Some(image)) => format!(
+                "`{label}` follows the newest image (now {image}) under one cache key: name the image"
+            ),
+            _ => format!(
+                "`{label}` is not a live GitHub-hosted label (.github/runners.yml, checked {} at {})",
+                self.checked, self.source
+            ),
+        })
+    }
+}
+
+/// Every `runs-on` and every matrix `os` of every workflow (the file and job that names it).
+fn runner_labels() -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    for wf in workflows() {
+        for (job, doc) in wf.jobs() {
+            let at = format!("{} job `{job}`", wf.file);
+            let matrix = doc.get("strategy").and_then(|s| s.get("matrix"));
+            let legs = matrix.and_then(|m| m.get("include")).map(Yaml::items);
+            let oses = (legs.unwrap_or_default().iter()).filter_map(|leg| leg.get("os"));
+            let listed = matrix.and_then(|m| m.get("os")).into_iter();
+            for os in oses.chain(listed).chain(doc.get("runs-on")) {
+                let values = match os {
+                    Yaml::Seq(items) => items.iter().filter_map(Yaml::str).collect(),
+                    other => other.str().into_iter().collect::<Vec<_>>(),
+                };
+                for value in values.into_iter().filter(|v| !v.contains("${{")) {
+                    labels.push((value.to_string(), at.clone()));
+                }
+            }
+        }
+    }
+    labels
+}
+
+#[test]
+fn every_runner_label_is_live() {
+    let runners = Runners::load();
+    let labels = runner_labels();
+    assert!(
+        labels.iter().any(|(l, _)| l.starts_with("macos-")),
+        "no Mac label found: the reader misses the matrices ({labels:?})"
+    );
+    let mut errors: Vec<String> = (labels.iter())
+        .filter_map(|(label, at)| Some(format!("{at}: {}", runners.refuse(label)?)))
+        .collect();
+    for (target, os) in &runners.targets {
+        if let Some(why) = runners.refuse(os) {
+            errors.push(format!(".github/runners.yml: {target}: {why}"));
+        }
+    }
+    assert!(errors.is_empty(), "\n{}", errors.join("\n"));
+}
+
+#[test]
+fn a_retired_or_unknown_label_is_refused_with_the_reason() {
+    let runners = Runners::load();
+    let cases = [
+        ("macos-14", "retired on 2026-11-02"),
+        ("macos-latest", "follows the newest image"),
+        ("ubuntu-16.04-gpu", "not a live GitHub-hosted label"),
+    ];
+    for (label, want) in cases {
+        let why = runners.refuse(label).unwrap_or_default();
+        assert!(why.contains(want), "{label}: {why:?}");
+    }
+    assert_eq!(runners.refuse("macos-15"), None);
+}
+
+/// The docs' platform table names, for each target, the runner that builds it in CI.
+#[test]
+fn the_platform_table_names_each_targets_runner() {
+    let mut pages = vec![root().join("README.md")];
+    if let Ok(dir) = fs::read_dir(root().join("docs")) {
+        pages.extend(dir.map(|e| e.unwrap().path()));
+    }
+    let rows: Vec<String> = (pages.iter())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .flat_map(|p| {
+            fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    for (target, os) in Runners::load().targets {
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("| `{target}` |")));
+        let row = row.unwrap_or_else(|| {
+            panic!("no platform table row starts with `{target}` in README.md or docs/")
+        });
+        assert!(
+            row.contains(&format!("`{os}`")),
+            "the row of {target} does not name its runner `{os}`: {row}"
+        );
+    }
 }
 
 #[test]
