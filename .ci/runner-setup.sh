@@ -64,6 +64,8 @@ if [ ! -x "$image_stable/bin/rustc" ]; then
   mv "$image_stable.tmp" "$image_stable"
 fi
 host=$("$rustup" run stable rustc -vV | sed -n 's/^host: //p')
+# rustup-init with no default toolchain makes no toolchains/ folder (rustup 1.28 here).
+as_user mkdir -p "$home/.rustup/toolchains"
 as_user ln -sfn "$image_stable" "$home/.rustup/toolchains/stable-$host"
 
 # The workflow's toolchain step (what dtolnay/rust-toolchain runs for `toolchain:` and `components:`).
