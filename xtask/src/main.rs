@@ -13,6 +13,7 @@ mod jobs;
 mod plan;
 mod platform;
 mod process;
+mod release;
 mod report;
 mod secrets;
 mod tools;

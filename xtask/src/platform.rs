@@ -64,16 +64,30 @@ impl Platform {
         })
     }
 
+    /// The shipped platform `triple` names, or a usage error naming `flag` and the shipped ones.
+    pub fn shipped(flag: &str, triple: &str) -> Result<Platform, UsageError> {
+        let known: Vec<&str> = PLATFORMS.iter().map(|p| p.triple).collect();
+        (PLATFORMS.into_iter().find(|p| p.triple == triple)).ok_or_else(|| {
+            UsageError(format!(
+                "{flag} {triple}: not a platform the SDKs ship (one of {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// The Linux floor check of an ELF file: this platform's machine, no `GLIBC_` newer than the floor.
+    pub fn elf_floor(&self, path: PathBuf) -> crate::plan::Action {
+        crate::plan::Action::CheckElf {
+            path,
+            machine: self.elf_machine(),
+            max_glibc_minor: GLIBC_FLOOR_MINOR,
+        }
+    }
+
     /// The platform `--target` asks for, if this host can build it: Linux targets from either Linux
     /// host (through zig), Apple targets only on a Mac (Apple's SDK is not redistributable).
     pub fn requested(triple: &str, host: Platform) -> Result<Platform, UsageError> {
-        let known: Vec<&str> = PLATFORMS.iter().map(|p| p.triple).collect();
-        let platform = (PLATFORMS.into_iter().find(|p| p.triple == triple)).ok_or_else(|| {
-            UsageError(format!(
-                "--target {triple}: not a platform the SDKs ship (one of {})",
-                known.join(", ")
-            ))
-        })?;
+        let platform = Platform::shipped("--target", triple)?;
         match (host.os, platform.os) {
             (Os::Linux, Os::Linux) => Ok(platform),
             (Os::MacOs, Os::MacOs) => Ok(platform),

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use crate::cache::CacheSetup;
 use crate::host::HostEnv;
-use crate::plan::{Action, Cmd, Step};
-use crate::platform::{GLIBC_FLOOR_MINOR, MACOSX_DEPLOYMENT_TARGET, Os, Platform, Runner};
+use crate::plan::{Cmd, Step};
+use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os, Platform, Runner};
 
 /// One job for one platform: everything its plan reads.
 pub struct Build<'a> {
@@ -43,14 +43,7 @@ impl Build<'_> {
     /// target on macOS.
     pub fn floor_check(&self, path: PathBuf) -> Step {
         match self.platform.os {
-            Os::Linux => Step::new(
-                "check the platform floor",
-                Action::CheckElf {
-                    machine: self.platform.elf_machine(),
-                    max_glibc_minor: GLIBC_FLOOR_MINOR,
-                    path,
-                },
-            ),
+            Os::Linux => Step::new("check the platform floor", self.platform.elf_floor(path)),
             Os::MacOs => Cmd::new("vtool", &self.host.root)
                 .args(["-show-build"])
                 .arg_path(&path)

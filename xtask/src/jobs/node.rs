@@ -8,11 +8,12 @@ use super::build::Build;
 use crate::host::NODE_MODULES_STAMP;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::Runner;
+use crate::release::names::{LOADER, addon_name};
 use crate::tools;
 
 pub fn plan(b: &Build) -> Vec<Step> {
     let sdk = b.host.root.join("sdks/node");
-    let addon = format!("boxspec.{}.node", b.platform.napi_platform());
+    let addon = addon_name(b.platform);
     let mut steps = Vec::new();
     if !b.host.node_modules_current {
         let npm = b.host.npm.clone().unwrap_or_else(|| "npm".into());
@@ -47,8 +48,9 @@ pub fn plan(b: &Build) -> Vec<Step> {
         Step::new(
             "package the addon",
             Action::CopyInto {
-                files: [addon.as_str(), "index.js", "index.d.ts", "package.json"]
-                    .iter()
+                files: ([addon.as_str()].into_iter())
+                    .chain(LOADER)
+                    .chain(["package.json"])
                     .map(|f| sdk.join(f))
                     .collect(),
                 dir: b.dist.clone(),

@@ -8,14 +8,8 @@ use super::build::Build;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::{Os, Platform, Runner};
+use crate::release::names::wheel_name;
 use crate::tools;
-
-pub fn wheel_name(version: &str, platform: Platform) -> String {
-    format!(
-        "boxspec-{version}-cp39-abi3-{}.whl",
-        platform.wheel_platform().0
-    )
-}
 
 /// What `auditwheel show` says when it computes our tag: the tag in quotes. (It prints the wheel's file
 /// name first, and that already holds the tag, so the bare tag would be found whatever auditwheel says.)
