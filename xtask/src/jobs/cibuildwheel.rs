@@ -49,7 +49,10 @@ pub fn plan(b: &Build, build: &BuildArgs) -> Vec<Step> {
         cibuildwheel = cibuildwheel.env("CIBW_MANYLINUX_X86_64_IMAGE", image);
     }
     let mut steps = vec![
-        Step::new("clean dist/wheels", Action::CleanDir(dist)),
+        Step::new(
+            format!("clean {}", b.host.relative(&dist)),
+            Action::CleanDir(dist),
+        ),
         cibuildwheel.into_step(format!("cibuildwheel ({})", engine.as_str())),
     ];
     steps.extend(super::wheels::check_and_smoke(b));

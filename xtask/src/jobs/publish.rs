@@ -16,7 +16,7 @@ use crate::tools::ExtraVenv;
 pub fn run(global: &Global, host: &HostEnv, targets: &ReleaseTargets) -> Result<()> {
     let release = release_dir(host);
     let manifest = Manifest::read(&release)?;
-    check_targets(&manifest, targets)?;
+    check_targets(&manifest, targets, &host.relative(&release))?;
     let registries = Registries::of(host)?;
     let npm_packages = npm_packages(&release, &manifest)?;
     let mut exec = Executor::new(host, global.dry_run);

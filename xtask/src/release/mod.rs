@@ -106,7 +106,10 @@ pub fn plan(r: &Release) -> Vec<Step> {
     let out = &r.out;
     let mut steps = artifacts::checks(r);
     steps.extend([
-        Step::new("clean dist/release", Action::CleanDir(out.clone())),
+        Step::new(
+            format!("clean {}", r.host.relative(out)),
+            Action::CleanDir(out.clone()),
+        ),
         Step::new(
             "make the release directories",
             Action::MakeDirs(["python", "npm", "runtime"].map(|d| out.join(d)).to_vec()),

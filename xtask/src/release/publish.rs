@@ -16,8 +16,13 @@ use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
 use crate::tools::ExtraVenv;
 
-/// A partial release is published only when `--targets` names exactly its targets again.
-pub fn check_targets(manifest: &Manifest, targets: &ReleaseTargets) -> Result<(), UsageError> {
+/// A partial release is published only when `--targets` names exactly its targets again. (`shown`:
+/// the release directory as the messages name it.)
+pub fn check_targets(
+    manifest: &Manifest,
+    targets: &ReleaseTargets,
+    shown: &str,
+) -> Result<(), UsageError> {
     let wanted: Vec<&str> = selected(targets)?.iter().map(|p| p.triple).collect();
     if wanted == manifest.targets {
         return Ok(());
@@ -28,14 +33,14 @@ pub fn check_targets(manifest: &Manifest, targets: &ReleaseTargets) -> Result<()
     let missing = left_out(&platforms);
     Err(UsageError(match targets.only.is_empty() {
         true => format!(
-            "dist/release holds a partial release: {} (it leaves out {}); publish it only with \
+            "{shown} holds a partial release: {} (it leaves out {}); publish it only with \
              --targets {}",
             manifest.targets.join(", "),
             missing.join(", "),
             manifest.targets.join(",")
         ),
         false => format!(
-            "--targets {} is not what dist/release holds: {}",
+            "--targets {} is not what {shown} holds: {}",
             wanted.join(","),
             manifest.targets.join(", ")
         ),
@@ -262,17 +267,17 @@ mod tests {
         let named = |t: &[&str]| ReleaseTargets {
             only: t.iter().map(|s| s.to_string()).collect(),
         };
-        let err = check_targets(&linux, &ReleaseTargets::default())
+        let err = check_targets(&linux, &ReleaseTargets::default(), "dist/release")
             .unwrap_err()
             .0;
         assert!(
-            err.contains("partial release")
+            err.starts_with("dist/release holds a partial release")
                 && err.contains("leaves out x86_64-apple-darwin, aarch64-apple-darwin"),
             "{err}"
         );
-        assert!(check_targets(&linux, &named(&ALL[..2])).is_ok());
-        assert!(check_targets(&linux, &named(&ALL[..1])).is_err());
-        assert!(check_targets(&manifest(&ALL), &ReleaseTargets::default()).is_ok());
+        assert!(check_targets(&linux, &named(&ALL[..2]), "dist/release").is_ok());
+        assert!(check_targets(&linux, &named(&ALL[..1]), "dist/release").is_err());
+        assert!(check_targets(&manifest(&ALL), &ReleaseTargets::default(), "dist/release").is_ok());
     }
 
     /// A failed upload stops publishing and names what is out and what is not (real processes: `true`
