@@ -26,7 +26,7 @@ fn placeholder(token: &str, dir: &Path) -> Option<String> {
         "TRIPLES" | "T1,T2" => "x86_64-unknown-linux-gnu,aarch64-unknown-linux-gnu".into(),
         "DIR" => dir.display().to_string(),
         "P" => common::fixture().join("Cargo.toml").display().to_string(),
-        "PATH" => stand_in_sccache().display().to_string(),
+        "PATH" => stand_ins().join("stand-in-sccache").display().to_string(),
         "IMAGE" => "localhost/boxspec-docs-test".into(),
         "FILE" => dir.join("bench.json").display().to_string(),
         "GROUP" => "cache".into(),
@@ -36,18 +36,26 @@ fn placeholder(token: &str, dir: &Path) -> Option<String> {
     })
 }
 
-/// `--sccache PATH` in a doc: a script that answers `--version` as sccache does, so that the check is
-/// whether the flag is accepted (`warm-caches` requires a working cache), not which sccache runs. Made
-/// once, by a child: a file this process held open for writing could be inherited by a step forked
-/// meanwhile, and executing it would fail with ETXTBSY.
-fn stand_in_sccache() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let path = common::fresh_dir("docs", "sccache");
-        let script = "mkdir -p \"$(dirname \"$1\")\" && printf '#!/bin/sh\\necho sccache 0.16.0\\n' >\"$1\" && chmod +x \"$1\"";
-        let made = Command::new("sh").args(["-c", script, "sh"]).arg(&path).status().unwrap();
-        assert!(made.success(), "making {}", path.display());
-        path
+/// A directory of stand-ins, made once: `stand-in-sccache` answers `--version` as sccache does (for
+/// `--sccache PATH`: the check is whether the flag is accepted, and `warm-caches` requires a working
+/// cache), and `docker` and `podman`, which a dry run only looks for on PATH (they fail if run). Made by
+/// a child: a file this process held open for writing could be inherited by a step forked meanwhile,
+/// and executing it would fail with ETXTBSY.
+pub fn stand_ins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = common::fresh_dir("docs", "stand-ins");
+        let script = r#"mkdir -p "$1" && cd "$1" &&
+            printf '#!/bin/sh\necho sccache 0.16.0\n' >stand-in-sccache &&
+            printf '#!/bin/sh\necho "a docs stand-in: a --dry-run ran $0" >&2\nexit 1\n' >docker &&
+            cp docker podman && chmod +x stand-in-sccache docker podman"#;
+        let made = Command::new("sh")
+            .args(["-c", script, "sh"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(made.success(), "making {}", dir.display());
+        dir
     })
 }
 
@@ -199,8 +207,15 @@ fn run(args: &[String], dir: &Path) -> Output {
     // A cache directory and port of its own: the cache decision's write probe of a directory is not
     // safe for runs side by side (one removes the probe file the other just wrote).
     let port = common::free_port();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(
+        [stand_ins().to_path_buf()]
+            .into_iter()
+            .chain(std::env::split_paths(&path)),
+    );
     let mut cmd = common::driver(false);
     cmd.args(args)
+        .env("PATH", path.unwrap())
         .env("XTASK_DIST_DIR", dir.join("dist"))
         .env("SCCACHE_DIR", dir.join(format!("sccache-{port}")))
         .env("SCCACHE_SERVER_PORT", port.to_string());
