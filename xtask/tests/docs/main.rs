@@ -251,6 +251,29 @@ fn the_jobs_table_lists_every_job_and_only_jobs() {
     );
 }
 
+/// Each jobs-table entry (`doctor [--json]`) is a command line the driver accepts, with and without its
+/// optional parts.
+#[test]
+fn the_jobs_table_entries_parse_and_plan() {
+    let dir = scratch("jobs");
+    let (mut concrete, mut failures) = (vec![], vec![]);
+    for row in readme().table("Jobs") {
+        let Some(entry) = markdown::code_spans(&row[0]).0.into_iter().next() else {
+            continue;
+        };
+        let words = commands::xtask_words(&format!("cargo xtask {entry}")).unwrap();
+        match commands::variants(&words, &dir) {
+            Ok(v) => concrete.extend(
+                v.into_iter()
+                    .map(|a| (format!("README jobs: `{entry}`"), a)),
+            ),
+            Err(why) => failures.push(format!("README jobs: `{entry}`: {why}")),
+        }
+    }
+    failures.extend(check_all(concrete, &dir));
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
 /// The jobs a flags-table row names: `all`, `build jobs`, and jobs in code spans.
 fn row_jobs(cell: &str, all: &BTreeSet<String>) -> Vec<String> {
     let mut jobs: Vec<String> = markdown::code_spans(cell).0;
