@@ -9,7 +9,8 @@
 //!
 //! The environment is fixed (an empty tools directory, so no pinned tool is installed; a PATH of the few
 //! programs the driver looks for; a scratch dist directory with a laid-out release) and the text leaves out what varies from run to run (the cache
-//! decision's milliseconds). The test itself checks that two runs print the same plans.
+//! decision's milliseconds). The test itself checks that two runs print the same plans. Its first line
+//! says whether sdks/node/node_modules is current (then no plan runs `npm ci`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -242,7 +243,12 @@ fn all_plans(scratch: &Path) -> String {
     bin_dir(&scratch.join("bin"));
     artifacts(&scratch.join("artifacts"), &version, TARGETS);
     artifacts(&scratch.join("partial"), &version, &TARGETS[..1]);
-    let mut text = String::new();
+    // The one thing of the checkout a plan reads: whether `npm ci` must run first (a build-node run makes
+    // node_modules current). Compare plans made in the same state.
+    let sdk = root().join("sdks/node");
+    let read = |p: &str| fs::read(sdk.join(p)).ok();
+    let current = read("package-lock.json") == read("node_modules/.xtask-package-lock.json");
+    let mut text = format!("node_modules current: {current}\n");
     for job in jobs(scratch) {
         text.push_str(&dry_run(&job, scratch, &dist));
     }
