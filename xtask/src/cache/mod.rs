@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod server;
 pub mod stats;
+pub mod watch;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -123,7 +124,7 @@ impl CacheSetup {
 
     /// A watch for compile steps served by the sccache server on `port`, whenever sccache is on: the
     /// server itself, and the backend when it is remote and can be checked.
-    pub fn watch(&self, port: &str) -> Option<server::CacheWatch> {
+    pub fn watch(&self, port: &str) -> Option<watch::CacheWatch> {
         let wrapper = self.wrapper.clone()?;
         let endpoint = match &self.backend {
             Backend::Remote {
@@ -135,7 +136,7 @@ impl CacheSetup {
         env.set("SCCACHE_SERVER_PORT", port);
         let read_only = self.mode == CacheMode::Read;
         let server = (self.server.clone()).filter(|s| s.port.to_string() == port);
-        Some(server::CacheWatch::new(
+        Some(watch::CacheWatch::new(
             endpoint, server, wrapper, env, read_only,
         ))
     }

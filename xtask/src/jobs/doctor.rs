@@ -5,7 +5,7 @@ use serde_json::json;
 use xshell::{Shell, cmd};
 
 use super::BuildJob;
-use crate::cache::{self, Backend, CacheSetup, server};
+use crate::cache::{self, Backend, CacheSetup, watch};
 use crate::flags::{CacheMode, Global};
 use crate::host::HostEnv;
 use crate::plan::Step;
@@ -153,7 +153,7 @@ fn reachability(host: &HostEnv) -> Option<(String, Option<u64>)> {
         return None;
     };
     let start = std::time::Instant::now();
-    let answered = server::answers(&endpoint);
+    let answered = watch::answers(&endpoint);
     let ms = start.elapsed().as_millis() as u64;
     Some((endpoint.addr, answered.then_some(ms)))
 }

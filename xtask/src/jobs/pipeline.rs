@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::build_job::BuildJob;
-use crate::cache::server::Broken;
+use crate::cache::watch::Broken;
 use crate::cache::{self, CacheSetup};
 use crate::container::{self, Container};
 use crate::exec::{Executor, Ran, Watch};
