@@ -1,5 +1,6 @@
 //! `cargo xtask <job>`: parse flags, probe the host, run the job. Nothing else lives here.
 
+mod bench;
 mod cache;
 mod caller_env;
 mod checks;

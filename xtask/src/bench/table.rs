@@ -1,0 +1,143 @@
+//! What bench-cache prints and writes: the table of builds, where each runner row's time went, the
+//! targets' ratios, and the JSON file.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use super::{JOBS, Row};
+
+/// The tables and ratios, on stdout.
+pub fn print(rows: &[Row], layer_mb: Option<f64>) {
+    println!("\n{}", table(rows));
+    if let Some(mb) = layer_mb {
+        println!("target layer: {mb:.1} MB compressed (tar | gzip), as CI stores it");
+    }
+    let runner_rows: Vec<&Row> = rows.iter().filter(|r| r.parts.is_some()).collect();
+    if !runner_rows.is_empty() {
+        println!("\n{}", parts_table(&runner_rows));
+    }
+    println!("\n{}", ratios(rows).join("\n"));
+}
+
+pub fn write_json(rows: &[Row], layer_mb: Option<f64>, path: &Path) -> Result<()> {
+    let scenarios: Vec<Value> = rows
+        .iter()
+        .filter(|r| !r.scenario.ends_with("(warm-caches)"))
+        .map(|r| {
+            json!({
+                "scenario": r.scenario, "job": r.job, "target": r.report["target"],
+                "seconds": (r.seconds * 10.0).round() / 10.0,
+                "compile_seconds": r.report["compile_seconds"],
+                "compile_requests": r.report["compile_requests"], "hits": r.report["hits"],
+                "misses": r.report["misses"], "not_cacheable": r.report["not_cacheable"],
+                "hit_rate": r.report["hit_rate"], "parts": r.parts,
+            })
+        })
+        .collect();
+    let layer_mb = layer_mb.map(|mb| (mb * 10.0).round() / 10.0);
+    let text = serde_json::to_string_pretty(&json!({
+        "target_layer_mb": layer_mb,
+        "scenarios": scenarios,
+        "ratios": ratios(rows),
+    }))?;
+    fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn line(row: &Row) -> String {
+    let r = &row.report;
+    let rate = r["hit_rate"]
+        .as_f64()
+        .map_or("-".into(), |x| format!("{:.1} %", x * 100.0));
+    let compile = r["compile_seconds"]
+        .as_f64()
+        .map_or("-".into(), |x| format!("{x:.1}"));
+    format!(
+        "{:<24} {:<14} {:>7.1}  {:>9}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
+        row.scenario,
+        row.job,
+        row.seconds,
+        compile,
+        r["compile_requests"],
+        r["hits"],
+        r["misses"],
+        r["not_cacheable"],
+        rate
+    )
+}
+
+/// Where each runner row's time went.
+fn parts_table(rows: &[&Row]) -> String {
+    const PARTS: [&str; 6] = ["driver", "tools", "crates", "compile", "smoke", "other"];
+    let header = format!(
+        "{:<26} {:<14} {:>7}  {}",
+        "scenario",
+        "job",
+        "seconds",
+        PARTS.map(|p| format!("{p:>7}")).join("  ")
+    );
+    let lines = rows.iter().map(|r| {
+        let parts = r.parts.clone().unwrap_or_default();
+        let cells = PARTS.map(|p| {
+            parts[p]
+                .as_f64()
+                .map_or(format!("{:>7}", "-"), |x| format!("{x:>7.1}"))
+        });
+        format!(
+            "{:<26} {:<14} {:>7.1}  {}",
+            r.scenario,
+            r.job,
+            r.seconds,
+            cells.join("  ")
+        )
+    });
+    std::iter::once(header)
+        .chain(lines)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The targets' ratios, per job: cold / nocache (medians of the runs) and runner-warm / runner-cold.
+fn ratios(rows: &[Row]) -> Vec<String> {
+    let median = |scenario: &str, job: &str| {
+        let mut secs: Vec<f64> = (rows.iter())
+            .filter(|r| r.scenario == scenario && r.job == job)
+            .map(|r| r.seconds)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        secs.get(secs.len() / 2).copied()
+    };
+    let mut out = Vec::new();
+    for (over, under) in [("cold", "nocache"), ("runner-warm", "runner-cold")] {
+        for job in JOBS {
+            if let (Some(a), Some(b)) = (median(over, job), median(under, job)) {
+                out.push(format!(
+                    "{over} / {under} {job}: {a:.1} s / {b:.1} s = {:.2}",
+                    a / b
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn table(rows: &[Row]) -> String {
+    let header = format!(
+        "{:<24} {:<14} {:>7}  {:>9}  {:>8}  {:>5}  {:>6}  {:>13}  {:>8}",
+        "scenario",
+        "job",
+        "seconds",
+        "compile s",
+        "requests",
+        "hits",
+        "misses",
+        "not cacheable",
+        "hit rate"
+    );
+    std::iter::once(header)
+        .chain(rows.iter().map(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
