@@ -228,6 +228,14 @@ fn mask(text: &str) -> String {
                 None if w.parse::<f64>().is_ok() && words.get(i + 1).is_some_and(|n| unit(n)) => {
                     "#".into()
                 }
+                // A step's time as the executor prints it: `(3.0s)` (publish installs its tools first).
+                None if w
+                    .strip_prefix('(')
+                    .and_then(|w| w.strip_suffix("s)"))
+                    .is_some_and(|n| n.parse::<f64>().is_ok()) =>
+                {
+                    "(#s)".into()
+                }
                 None => w.to_string(),
             })
             .collect();

@@ -2,8 +2,10 @@
 //! aarch64 Linux, laid out as actions/download-artifact lays out a matrix's artifacts, then
 //! `cargo xtask release` and `cargo xtask publish` as typed, against a real PyPI (pypiserver) and a real
 //! npm registry (verdaccio) on loopback ports; then `pip install` and `npm install` in fresh directories,
-//! each computing examples/box.digest, natively and for aarch64 under qemu. A second publish of the same
-//! version is refused before any upload.
+//! each computing examples/box.digest, natively and for aarch64 under qemu, and the sdist built into a
+//! wheel. Before that, each registry's credentials missing or wrong: publish uploads nothing anywhere and
+//! says what to fix; then the npm registry killed half-way through a publish, and a second publish
+//! finishing the release. A publish of a version that is out everywhere is refused.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -65,8 +67,9 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The registries' settings as a release job has them: twine's variables, npm's user config with the
-/// token setup-node would write, and the index publish asks first (XTASK_PYPI_INDEX).
+/// The registries' settings as a release job has them: twine's own configuration (a ~/.pypirc section
+/// named by TWINE_REPOSITORY, with its credentials; the index publish asks is derived from it), npm's
+/// user config with the token setup-node would write.
 struct Registries {
     pypi: Server,
     npm: Server,
@@ -80,6 +83,17 @@ impl Registries {
         let pypi = Server::pypi(&dir.join("pypi"), PYPI_PASSWORD);
         let npm = Server::verdaccio(&dir.join("verdaccio"));
         let token = npm.verdaccio_token("ci", "npm-release-password");
+        let home = dir.join("home");
+        fs::create_dir_all(&home).unwrap();
+        fs::write(
+            home.join(".pypirc"),
+            format!(
+                "[distutils]\nindex-servers = local\n\n[local]\nrepository = {}\nusername = ci\n\
+                 password = {PYPI_PASSWORD}\n",
+                Self::url(&pypi)
+            ),
+        )
+        .unwrap();
         let npmrc = dir.join("publisher.npmrc");
         fs::write(
             &npmrc,
@@ -107,12 +121,18 @@ impl Registries {
         format!("{}simple/", Self::url(&self.pypi))
     }
 
+    /// A HOME of its own (for ~/.pypirc), with cargo's and rustup's homes and the tools kept.
     fn env(&self) -> Vec<(&'static str, String)> {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let keep = |name: &str, default: &str| {
+            std::env::var(name).unwrap_or_else(|_| format!("{home}/{default}"))
+        };
         vec![
-            ("TWINE_REPOSITORY_URL", Self::url(&self.pypi)),
-            ("TWINE_USERNAME", "ci".into()),
-            ("TWINE_PASSWORD", PYPI_PASSWORD.into()),
-            ("XTASK_PYPI_INDEX", self.pypi_index()),
+            ("HOME", self.dir.join("home").display().to_string()),
+            ("CARGO_HOME", keep("CARGO_HOME", ".cargo")),
+            ("RUSTUP_HOME", keep("RUSTUP_HOME", ".rustup")),
+            ("XTASK_TOOLS_DIR", common::tools_dir().display().to_string()),
+            ("TWINE_REPOSITORY", "local".into()),
             ("NPM_CONFIG_USERCONFIG", self.npmrc.display().to_string()),
             ("NODE_AUTH_TOKEN", self.token.clone()),
         ]
@@ -230,10 +250,9 @@ fn a_release_is_published_to_real_registries_and_installs_as_users_install() {
     let sums = fs::read_to_string(release.join("runtime/SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), targets.len(), "{sums}");
 
-    let registries = Registries::start(&empty(&scratch.join("registries")));
+    let mut registries = Registries::start(&empty(&scratch.join("registries")));
     let env = registries.env();
-    // A partial release is published only with its targets named again; a dry run uploads nothing and
-    // prints no secret.
+    // A partial release is published only with its targets named again.
     let out = xtask(&["publish"], &dist, &env);
     assert_eq!(
         out.status.code(),
@@ -241,20 +260,18 @@ fn a_release_is_published_to_real_registries_and_installs_as_users_install() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    preflight_refuses_before_any_upload(&registries, &dist, &only);
     let dry = ok(
         "publish --dry-run",
         &xtask(&["publish", "--dry-run", "--targets", &only], &dist, &env),
     );
     assert!(
-        dry.contains("[npm publish boxspec]") && dry.contains("TWINE_PASSWORD='***'"),
+        dry.contains("[npm publish boxspec]") && dry.contains("NODE_AUTH_TOKEN='***'"),
         "{dry}"
     );
     assert!(registries.stored().is_empty(), "{:?}", registries.stored());
 
-    let printed = ok(
-        "cargo xtask publish",
-        &xtask(&["publish", "--targets", &only], &dist, &env),
-    );
+    let printed = interrupted_then_finished(&mut registries, &dist, &only);
     for secret in [PYPI_PASSWORD, registries.token.as_str()] {
         assert!(
             !printed.contains(secret),
@@ -272,12 +289,15 @@ fn a_release_is_published_to_real_registries_and_installs_as_users_install() {
         digest.trim(),
         &example,
     );
+    sdist_builds_and_installs(
+        &dist.join("release"),
+        &version,
+        &scratch,
+        digest.trim(),
+        &example,
+    );
 
-    // The same version again: refused before any upload. One wheel removed from the index first: a
-    // publish that did not ask would upload it again.
-    let wheel =
-        format!("boxspec-{version}-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl");
-    fs::remove_file(registries.dir.join("pypi/packages").join(&wheel)).unwrap();
+    // Everything out: the same version again is refused before any upload.
     let before = registries.stored();
     let out = xtask(&["publish", "--targets", &only], &dist, &env);
     let printed = format!(
@@ -286,18 +306,9 @@ fn a_release_is_published_to_real_registries_and_installs_as_users_install() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(1), "{printed}");
-    assert!(printed.contains("nothing was uploaded"), "{printed}");
     assert!(
         printed.contains(&format!(
-            "boxspec {version} is already on {}",
-            registries.pypi_index()
-        )),
-        "{printed}"
-    );
-    assert!(
-        printed.contains(&format!(
-            "boxspec {version} is already on {}",
-            Registries::url(&registries.npm)
+            "nothing was uploaded: boxspec {version} is already out everywhere"
         )),
         "{printed}"
     );
@@ -310,6 +321,191 @@ fn a_release_is_published_to_real_registries_and_installs_as_users_install() {
         before,
         "the refused publish changed a registry"
     );
+}
+
+/// `publish`'s output and exit code, as one text.
+fn publish(dist: &Path, only: &str, env: &[(&'static str, String)]) -> (Option<i32>, String) {
+    let out = xtask(&["publish", "--targets", only], dist, env);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// One registry's credentials missing or wrong: publish says what to fix and uploads nothing
+/// anywhere (the files both registries store are counted), also in a dry run.
+fn preflight_refuses_before_any_upload(registries: &Registries, dist: &Path, only: &str) {
+    let npm = Registries::url(&registries.npm);
+    let pypi = Registries::url(&registries.pypi);
+    let with = |name: &'static str, value: &str| {
+        let mut env = registries.env();
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value.to_string()));
+        env
+    };
+    let cases = [
+        (
+            "npm has no login",
+            with("NODE_AUTH_TOKEN", ""),
+            format!("npm {npm}: not logged in (`npm whoami` says: ENEEDAUTH"),
+            "set NODE_AUTH_TOKEN",
+        ),
+        (
+            "PyPI refuses the password",
+            with("TWINE_PASSWORD", "not-the-password"),
+            format!("PyPI {pypi}: the credentials do not work (HTTP 403"),
+            "check TWINE_USERNAME and TWINE_PASSWORD",
+        ),
+        (
+            "twine's repository is not in ~/.pypirc",
+            with("TWINE_REPOSITORY", "elsewhere"),
+            "Missing 'elsewhere' section from ~/.pypirc".to_string(),
+            "TWINE_REPOSITORY",
+        ),
+    ];
+    for (what, env, problem, fix) in cases {
+        for dry in [false, true] {
+            let mut args = vec!["publish", "--targets", only];
+            if dry {
+                args.push("--dry-run");
+            }
+            let out = xtask(&args, dist, &env);
+            let text = String::from_utf8_lossy(&out.stderr).to_string();
+            assert_eq!(out.status.code(), Some(1), "{what}: {text}");
+            assert!(
+                text.contains("nothing was uploaded: the preflight found")
+                    && text.contains(&problem)
+                    && text.contains(fix),
+                "{what}: {text}"
+            );
+            assert!(
+                registries.stored().is_empty(),
+                "{what}: uploaded {:?}",
+                registries.stored()
+            );
+        }
+    }
+}
+
+/// The npm registry killed (connections refused) once the first npm package is out: publish stops
+/// half-way and says so; the registry back, publish again finishes the release, uploading only what
+/// is not out.
+fn interrupted_then_finished(registries: &mut Registries, dist: &Path, only: &str) -> String {
+    let mut cmd = common::driver(true);
+    cmd.args(["publish", "--targets", only])
+        .env("XTASK_DIST_DIR", dist)
+        .envs(registries.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let storage = registries
+        .dir
+        .join("verdaccio/storage/boxspec-linux-x64-gnu");
+    let first_out = || {
+        (fs::read_dir(&storage).into_iter().flatten().flatten())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".tgz"))
+    };
+    let child = common::wait_for(child, std::time::Instant::now(), first_out);
+    // Killed, not frozen: publish's next npm upload is refused.
+    registries.npm.kill();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("publish stopped half-way. Uploaded now: boxspec-linux-x64-gnu@")
+            && text.contains("Run `cargo xtask publish` again"),
+        "{text}"
+    );
+    let stored = registries.stored();
+    assert!(
+        !stored.iter().any(|f| f.starts_with("boxspec/")),
+        "the main npm package went out before a platform package: {stored:?}"
+    );
+    registries.npm.restart();
+    let (code, again) = publish(dist, only, &registries.env());
+    assert_eq!(code, Some(0), "{again}");
+    assert!(
+        again.contains("is partly out (a publish stopped half-way)"),
+        "{again}"
+    );
+    assert!(
+        !again.contains("==> npm publish boxspec-linux-x64-gnu"),
+        "a package already out was published again: {again}"
+    );
+    format!("{text}{again}")
+}
+
+/// The sdist as pip builds it where no wheel fits: unpacked and built with the pinned maturin into a
+/// wheel, installed in a fresh venv, computing the example's digest.
+fn sdist_builds_and_installs(
+    release: &Path,
+    version: &str,
+    scratch: &Path,
+    digest: &str,
+    example: &str,
+) {
+    let dir = empty(&scratch.join("sdist"));
+    let sdist = release.join(format!("python/boxspec-{version}.tar.gz"));
+    let tools_python = common::tool("maturin").with_file_name("python");
+    let built = run(Command::new(&tools_python)
+        .args([
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+        ])
+        .args(["--disable-pip-version-check", "--no-cache-dir", "-w"])
+        .arg(&dir)
+        .arg(&sdist)
+        .env("CARGO_TARGET_DIR", scratch.join("target-sdist"))
+        // maturin is on the tools venv's PATH, as pip's build isolation would install it.
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                tools_python.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .current_dir(&dir));
+    ok("pip wheel from the sdist", &built);
+    let wheel = (fs::read_dir(&dir).unwrap().flatten())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .expect("pip built no wheel from the sdist");
+    let venv = dir.join("venv");
+    ok(
+        "python3 -m venv",
+        &run(Command::new("python3").args(["-m", "venv"]).arg(&venv)),
+    );
+    let python = venv.join("bin/python");
+    let installed = run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+        ])
+        .arg(&wheel));
+    ok("pip install the sdist's wheel", &installed);
+    let py = "import boxspec, sys; print(boxspec.digest(open(sys.argv[1]).read()))";
+    let out = ok(
+        "python",
+        &run(Command::new(&python)
+            .args(["-c", py, example])
+            .current_dir(&dir)),
+    );
+    assert_eq!(out.trim(), digest);
 }
 
 /// pip and npm in fresh directories, from the local registries only, as a user runs them.

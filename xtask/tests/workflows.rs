@@ -910,8 +910,8 @@ fn workflows_are_least_privilege_and_cancel_superseded_runs() {
             ));
         }
         for (job, j) in wf.jobs() {
-            if wf.file == "release.yml" && job == "publish" {
-                continue; // release_publishes_from_the_build_workflows_artifacts checks it
+            if wf.file == "release.yml" && (job == "publish" || job == "github-release") {
+                continue; // release_publishes_from_the_build_workflows_artifacts checks them
             }
             if let Some(p) = j.get("permissions") {
                 errors.push(format!(
@@ -1270,7 +1270,80 @@ fn release_publishes_from_the_build_workflows_artifacts() {
             "cargo xtask publish"
         ]
     );
+    errors.extend(first_publish_and_github_release(wf, publish));
     assert!(errors.is_empty(), "\n{}", errors.join("\n"));
+}
+
+/// The first npm publish needs a token (npm cannot trust a publisher for a package that does not exist):
+/// setup-node writes the .npmrc that reads NODE_AUTH_TOKEN, which the publish step takes from a secret.
+/// The GitHub Release is its own job after publish, the only one that may write to the repository.
+fn first_publish_and_github_release(wf: &Workflow, publish: &Yaml) -> Vec<String> {
+    let mut errors = Vec::new();
+    let steps = publish.get("steps").map(Yaml::items).unwrap_or_default();
+    let node = (steps.iter()).find(|s| {
+        s.get_str("uses")
+            .is_some_and(|u| action(u).0 == "actions/setup-node")
+    });
+    if node
+        .and_then(|s| s.get("with"))
+        .and_then(|w| w.get_str("registry-url"))
+        != Some("https://registry.npmjs.org")
+    {
+        errors.push("release.yml: setup-node needs registry-url: 'https://registry.npmjs.org' (the first npm publish's token)".into());
+    }
+    let publish_step = (steps.iter()).find(|s| s.get_str("run") == Some("cargo xtask publish"));
+    let token = publish_step
+        .and_then(|s| s.get("env"))
+        .and_then(|e| e.get_str("NODE_AUTH_TOKEN"));
+    if token.map(expr).as_deref() != Some("secrets.NPM_TOKEN") {
+        errors.push(format!("release.yml: the publish step needs NODE_AUTH_TOKEN: ${{{{ secrets.NPM_TOKEN }}}}, has {token:?}"));
+    }
+    let runs_at = |pred: &dyn Fn(&Yaml) -> bool| steps.iter().position(pred);
+    let upload = runs_at(&|s| {
+        s.get_str("uses")
+            .is_some_and(|u| action(u).0 == "actions/upload-artifact")
+    });
+    let publishes = runs_at(&|s| s.get_str("run") == Some("cargo xtask publish"));
+    if !(upload.is_some() && upload < publishes) {
+        errors.push(
+            "release.yml: upload the runtime archives before publish (a failed publish keeps them)"
+                .into(),
+        );
+    }
+    let jobs = wf.jobs();
+    let Some((_, release)) = jobs.iter().find(|(name, _)| name == "github-release") else {
+        errors.push("release.yml: no `github-release` job".into());
+        return errors;
+    };
+    let write = Yaml::Map(vec![("contents".into(), Yaml::Scalar("write".into()))]);
+    if release.get("permissions") != Some(&write) {
+        errors.push(
+            "release.yml: github-release needs exactly `permissions: contents: write`".into(),
+        );
+    }
+    let needs: Vec<&str> = (release
+        .get("needs")
+        .map(Yaml::items)
+        .unwrap_or_default()
+        .iter())
+    .filter_map(Yaml::str)
+    .collect();
+    if needs != ["publish"] {
+        errors.push(format!(
+            "release.yml: github-release must need [publish], needs {needs:?}"
+        ));
+    }
+    let text: String = (release
+        .get("steps")
+        .map(Yaml::items)
+        .unwrap_or_default()
+        .iter())
+    .filter_map(|s| s.get_str("run").or(s.get_str("uses")))
+    .collect();
+    if !(text.contains("gh release create") && text.contains("gh release upload")) {
+        errors.push("release.yml: github-release makes the release with the runner's gh".into());
+    }
+    errors
 }
 
 #[test]

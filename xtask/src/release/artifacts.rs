@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use super::Release;
 use super::names::{
-    LOADER, WHEEL_EXTENSION, WHEEL_TAG_PREFIX, artifact_name, is_piece, piece_name,
+    LOADER, WHEEL_EXTENSION, WHEEL_TAG_PREFIX, artifact_name, is_piece, piece_name, wheel_license,
 };
 use crate::flags::{ReleaseTargets, UsageError};
 use crate::jobs::BuildJob;
@@ -268,6 +268,10 @@ pub fn checks(r: &Release) -> Vec<Step> {
                 format!("check the extension in {}", p.wheel),
                 unpacked.join(WHEEL_EXTENSION),
                 p.platform,
+            ),
+            Step::new(
+                format!("check the license in {}", p.wheel),
+                Action::ExpectFile(unpacked.join(wheel_license(&r.version))),
             ),
         ]);
     }

@@ -9,6 +9,10 @@ pub mod artifacts;
 pub mod manifest;
 pub mod names;
 pub mod npm;
+pub mod npm_metadata;
+pub mod preflight;
+pub mod preflight_ask;
+pub mod preflight_run;
 pub mod publish;
 pub mod python;
 pub mod registries;
@@ -62,7 +66,15 @@ impl<'a> Release<'a> {
             ))
             .into());
         }
+        // npm's provenance names the repository the job runs in: the packages must name the same.
+        let running_in = npm_metadata::github_repository(
+            host.github_actions(),
+            host.var("GITHUB_SERVER_URL"),
+            host.var("GITHUB_REPOSITORY"),
+        );
         let sdk_package = read_json(&host.root.join("sdks/node/package.json"))?;
+        let sdk_package = npm_metadata::with_repository(&sdk_package, running_in.as_deref())
+            .map_err(anyhow::Error::msg)?;
         let files = artifacts::files_under(&artifacts)?;
         let version = version::release_version(host, &sdk_package, tag, &artifacts, &files)?;
         let pieces = match artifacts::inventory(&files, &version, &platforms) {

@@ -37,6 +37,15 @@ pub fn wheel_name(version: &str, platform: Platform) -> String {
     )
 }
 
+/// The license file every package carries: the repository's, named so in each.
+pub const LICENSE: &str = "LICENSE";
+
+/// Where a wheel carries the license (PEP 639: `<dist-info>/licenses/`; maturin copies it from
+/// sdks/python/).
+pub fn wheel_license(version: &str) -> String {
+    format!("boxspec-{version}.dist-info/licenses/{LICENSE}")
+}
+
 pub fn sdist_name(version: &str) -> String {
     format!("boxspec-{version}.tar.gz")
 }

@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::names::{LOADER, addon_name, npm_package};
+use super::names::{LICENSE, LOADER, addon_name, npm_package};
+use super::npm_metadata::copy_fields;
 use super::{Pieces, Release, json_file};
 use crate::plan::{Action, Step};
 use crate::platform::Platform;
@@ -26,9 +27,8 @@ pub fn platform_package(main: &Value, platform: Platform, version: &str) -> Valu
         "cpu": [cpu],
         "main": addon,
         "files": [addon],
-        "license": main["license"],
-        "engines": main["engines"],
     });
+    copy_fields(main, &mut pkg);
     if let Some(libc) = libc {
         pkg["libc"] = json!([libc]);
     }
@@ -68,7 +68,8 @@ pub fn platform_steps(r: &Release, p: &Pieces) -> [Step; 2] {
         Step::new(
             format!("npm package for {t}: the addon"),
             Action::CopyInto {
-                files: vec![r.artifacts.join(&p.addon)],
+                // npm packs a LICENSE whatever `files` says.
+                files: vec![r.artifacts.join(&p.addon), r.host.root.join(LICENSE)],
                 dir: package,
             },
         ),
@@ -83,9 +84,10 @@ pub fn main_steps(r: &Release) -> Vec<Step> {
         steps.push(Step::new(
             "npm main package: the loader",
             Action::CopyInto {
-                files: LOADER
+                files: (LOADER.iter())
                     .map(|f| r.artifacts.join(first.beside_addon(f)))
-                    .to_vec(),
+                    .chain([r.host.root.join(LICENSE)])
+                    .collect(),
                 dir: main.clone(),
             },
         ));

@@ -1,7 +1,10 @@
 //! publish: the release directory (as `release` made it, `release.json` listing it) uploaded with the
-//! ecosystems' own tools: twine for PyPI, `npm publish` for npm. Both registries are asked first whether
-//! the version is out; one file or package per upload, so a failure half-way names exactly what is out.
+//! ecosystems' own tools, each reading its own settings: twine for PyPI, `npm publish` for npm. The
+//! preflight (`preflight_run.rs`) has asked every registry first; this plans one upload per file or
+//! package of what is not out yet, in the order that limits what a failure half-way leaves behind, so
+//! a publish stopped half-way is finished by running it again.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -9,11 +12,10 @@ use serde_json::Value;
 
 use super::artifacts::{left_out, selected};
 use super::manifest::Manifest;
-use super::registries::{ALREADY_OUT, Registries};
 use crate::exec::Executor;
 use crate::flags::{ReleaseTargets, UsageError};
 use crate::host::HostEnv;
-use crate::plan::{Action, Cmd, Step};
+use crate::plan::{Cmd, Step};
 use crate::tools::ExtraVenv;
 
 /// A partial release is published only when `--targets` names exactly its targets again. (`shown`:
@@ -47,67 +49,90 @@ pub fn check_targets(
     }))
 }
 
-/// One npm package of the release: its directory and name.
+/// One npm package of the release: its directory, name and package.json.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NpmPackage {
     pub dir: PathBuf,
     pub name: String,
+    pub json: Value,
 }
 
-/// What publish runs: first whether each registry has the version (any yes stops it before an upload),
-/// then each upload on its own.
+/// What the preflight found out: what is out already, and how PyPI is published to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// File names on the PyPI index.
+    pub pypi_out: BTreeSet<String>,
+    /// npm packages whose version is out.
+    pub npm_out: BTreeSet<String>,
+    /// twine uploads through trusted publishing: each file goes with its attestation.
+    pub trusted: bool,
+}
+
+/// What publish runs after the preflight: signing (if any), then one upload per file or package.
 pub struct Plan {
-    pub checks: Vec<Step>,
-    /// After the checks, before the first upload (signing the attestations).
     pub prepare: Vec<Step>,
     /// (what is out once the step passed, the step)
     pub uploads: Vec<(String, Step)>,
 }
 
+/// npm's dist-tag for the version: a prerelease (`0.2.0-rc.1`) must not become `latest` (npm 11
+/// refuses to publish one without `--tag`).
+pub fn npm_tag(version: &str) -> &'static str {
+    match version.contains('-') {
+        true => "next",
+        false => "latest",
+    }
+}
+
+/// The file name of a manifest path (`python/x.whl` → `x.whl`): what an index lists.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The uploads of what is not out yet, in the order that limits what a failure half-way can leave
+/// behind: the npm platform packages first (nobody installs them until the main package names them,
+/// so a stop there shows users nothing, and npm's own checks at upload — token, provenance — fail on
+/// the first of them, before PyPI has anything); then the PyPI files, wheels before the sdist (each
+/// is seen at once, but pip takes the newest version with a file for its platform, so a partial
+/// version holds back only the platforms still missing); the npm main package last, the one upload
+/// that makes the Node release visible. Neither registry takes a name@version or file twice, so a
+/// retry must not re-send what is out: publish asks (the preflight) and uploads the rest.
 pub fn plan(
     host: &HostEnv,
     release: &Path,
     manifest: &Manifest,
     npm_packages: &[NpmPackage],
-    registries: &Registries,
+    found: &Found,
+    npm_registry: &str,
 ) -> Plan {
     let tools = Tools::new(host, release, &manifest.version);
-    let mut checks = vec![
-        Step::new(
-            "the registry question",
-            Action::WriteFile {
-                path: tools.script.clone(),
-                contents: ALREADY_OUT.into(),
-                executable: false,
-            },
-        ),
-        tools.already_out("pypi", &registries.pypi_index, "boxspec"),
-    ];
-    checks
-        .extend((npm_packages.iter()).map(|p| tools.already_out("npm", &registries.npm, &p.name)));
-    // PyPI's attestations (PEP 740), signed with the workflow's OIDC identity: on GitHub with
-    // `id-token: write`, uploading to PyPI itself (elsewhere signing would open a browser).
-    let attest = host.var("ACTIONS_ID_TOKEN_REQUEST_URL").is_some() && registries.is_pypi();
+    let pending: Vec<&String> = (manifest.python.iter())
+        .filter(|f| !found.pypi_out.contains(file_name(f)))
+        .collect();
     let mut prepare = Vec::new();
-    if attest {
-        let files = manifest.python.iter().map(|f| release.join(f));
+    // PEP 740 attestations, signed with the job's OIDC identity: only with trusted publishing (PyPI
+    // answers 400 to attestations sent with a token upload).
+    if found.trusted && !pending.is_empty() {
         let sign = Cmd::new(&tools.python, release).args(["-m", "pypi_attestations", "sign"]);
-        let sign = files.fold(sign, |cmd, f| cmd.arg_path(&f));
+        let sign = pending
+            .iter()
+            .fold(sign, |cmd, f| cmd.arg_path(&release.join(f)));
         prepare.push(sign.into_step("sign the PyPI attestations"));
     }
-    let mut uploads: Vec<(String, Step)> = (manifest.python.iter())
-        .map(|file| tools.twine_upload(file, &registries.pypi_upload, attest))
+    let npm_pending = (npm_packages.iter()).filter(|p| !found.npm_out.contains(&p.name));
+    let main = npm_packages.last().map(|p| p.name.as_str());
+    let (main, platforms): (Vec<&NpmPackage>, Vec<&NpmPackage>) =
+        npm_pending.partition(|p| Some(p.name.as_str()) == main);
+    let mut uploads: Vec<(String, Step)> = (platforms.into_iter())
+        .map(|p| tools.npm_publish(p, npm_registry))
         .collect();
     uploads.extend(
-        npm_packages
-            .iter()
-            .map(|p| tools.npm_publish(p, &registries.npm)),
+        pending
+            .into_iter()
+            .map(|f| tools.twine_upload(f, found.trusted)),
     );
-    Plan {
-        checks,
-        prepare,
-        uploads,
-    }
+    uploads.extend(main.into_iter().map(|p| tools.npm_publish(p, npm_registry)));
+    Plan { prepare, uploads }
 }
 
 /// The programs publish runs, and where.
@@ -118,7 +143,6 @@ struct Tools<'a> {
     python: PathBuf,
     twine: PathBuf,
     npm: PathBuf,
-    script: PathBuf,
 }
 
 impl<'a> Tools<'a> {
@@ -131,7 +155,6 @@ impl<'a> Tools<'a> {
             python: venv.join("bin/python"),
             twine: venv.join("bin/twine"),
             npm: host.npm.clone().unwrap_or_else(|| "npm".into()),
-            script: venv.join("already_out.py"),
         }
     }
 
@@ -145,54 +168,58 @@ impl<'a> Tools<'a> {
         cmd
     }
 
-    fn already_out(&self, kind: &str, base: &str, name: &str) -> Step {
-        let v = self.version;
-        let cmd = (Cmd::new(&self.python, self.release).arg_path(&self.script))
-            .args([kind, base, name, v]);
-        (self.pass(cmd, &["NODE_AUTH_TOKEN"]))
-            .into_step(format!("{kind}: is {name} {v} out already?"))
-    }
-
-    fn twine_upload(&self, file: &str, upload: &str, attest: bool) -> (String, Step) {
-        let mut cmd = Cmd::new(&self.twine, self.release)
-            .args(["upload", "--non-interactive", "--disable-progress-bar"])
-            .args(["--repository-url", upload]);
-        if attest {
-            cmd = cmd.args(["--attestations"]);
-        }
-        let cmd = cmd.arg_path(&self.release.join(file));
-        let cmd = self.pass(cmd, &["TWINE_USERNAME", "TWINE_PASSWORD"]);
+    /// twine's own settings choose the index (no --repository-url): the one the preflight asked.
+    fn twine_upload(&self, file: &str, trusted: bool) -> (String, Step) {
+        let path = self.release.join(file);
+        let mut cmd = Cmd::new(&self.twine, self.release).args([
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+        ]);
+        cmd = match trusted {
+            // twine pairs `<file>.publish.attestation` with `<file>` only when both are named.
+            true => cmd
+                .args(["--attestations"])
+                .arg_path(&path)
+                .arg_path(&PathBuf::from(format!(
+                    "{}.publish.attestation",
+                    path.display()
+                ))),
+            false => cmd.arg_path(&path),
+        };
+        let names = [
+            "TWINE_REPOSITORY",
+            "TWINE_REPOSITORY_URL",
+            "TWINE_USERNAME",
+            "TWINE_PASSWORD",
+        ];
         (
-            format!("{file} on {upload}"),
-            cmd.into_step(format!("twine upload {file}")),
+            format!("{file} on PyPI"),
+            self.pass(cmd, &names)
+                .into_step(format!("twine upload {file}")),
         )
     }
 
     fn npm_publish(&self, p: &NpmPackage, registry: &str) -> (String, Step) {
         let cmd = Cmd::new(&self.npm, self.release)
-            .args(["publish", "--registry", registry])
+            .args([
+                "publish",
+                "--tag",
+                npm_tag(self.version),
+                "--registry",
+                registry,
+            ])
             .arg_path(&p.dir);
         let cmd = self.pass(cmd, &["NODE_AUTH_TOKEN", "NPM_CONFIG_USERCONFIG"]);
         (
-            format!("{}@{} on {registry}", p.name, self.version),
+            format!("{}@{} on npm", p.name, self.version),
             cmd.into_step(format!("npm publish {}", p.name)),
         )
     }
 }
 
-/// Runs the checks, then the uploads; a failed upload names what is already out and what is not.
+/// Runs the signing, then the uploads; a failed upload names what is out, what is not, and what next.
 pub fn execute(exec: &mut Executor, plan: &Plan) -> Result<()> {
-    // Every registry is asked, so the refusal names everything already out.
-    let refused: Vec<String> = (plan.checks.iter())
-        .filter_map(|step| exec.run_step(step, None).err())
-        .map(|err| format!("{err:#}"))
-        .collect();
-    if !refused.is_empty() {
-        bail!(
-            "nothing was uploaded: a registry already has this version, or cannot say:\n  {}",
-            refused.join("\n  ")
-        );
-    }
     for step in &plan.prepare {
         exec.run_step(step, None).context("nothing was uploaded")?;
     }
@@ -205,7 +232,8 @@ pub fn execute(exec: &mut Executor, plan: &Plan) -> Result<()> {
                 false => out.join(", "),
             };
             return Err(err.context(format!(
-                "publish stopped half-way. Already out: {out}. Not out: {}",
+                "publish stopped half-way. Uploaded now: {out}. Not out: {}. Run `cargo xtask \
+                 publish` again to upload what is not out",
                 not.join(", ")
             )));
         }
@@ -226,6 +254,7 @@ pub fn npm_packages(release: &Path, manifest: &Manifest) -> Result<Vec<NpmPackag
             Some(name) => npm_packages.push(NpmPackage {
                 name: name.to_string(),
                 dir,
+                json: json.clone(),
             }),
             None => bail!("{} has no name", package.display()),
         }
@@ -239,8 +268,8 @@ pub fn npm_packages(release: &Path, manifest: &Manifest) -> Result<Vec<NpmPackag
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release::registries::PYPI_UPLOAD;
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     fn manifest(targets: &[&str]) -> Manifest {
         serde_json::from_value(json!({
@@ -280,8 +309,14 @@ mod tests {
         assert!(check_targets(&manifest(&ALL), &ReleaseTargets::default(), "dist/release").is_ok());
     }
 
-    /// A failed upload stops publishing and names what is out and what is not (real processes: `true`
-    /// uploads, `false` fails).
+    #[test]
+    fn a_prerelease_is_published_under_next() {
+        assert_eq!(npm_tag("0.1.0"), "latest");
+        assert_eq!(npm_tag("0.2.0-rc.1"), "next");
+    }
+
+    /// A failed upload stops publishing, names what is out and what is not, and says how to go on
+    /// (real processes: `true` uploads, `false` fails).
     #[test]
     fn a_failure_half_way_names_what_is_already_out() {
         let host = HostEnv::fixture(&[("HOME", "/home/u")]);
@@ -290,10 +325,9 @@ mod tests {
             (out.to_string(), step)
         };
         let plan = Plan {
-            checks: vec![Cmd::new("true", Path::new("/")).into_step("ask")],
             prepare: Vec::new(),
             uploads: vec![
-                upload("a.whl on PyPI", "true"),
+                upload("boxspec-linux-x64-gnu@1 on npm", "true"),
                 upload("b.whl on PyPI", "false"),
                 upload("boxspec@1 on npm", "true"),
             ],
@@ -301,151 +335,136 @@ mod tests {
         let err = execute(&mut Executor::new(&host, false), &plan).unwrap_err();
         let text = format!("{err:#}");
         assert!(
-            text.contains("Already out: a.whl on PyPI. Not out: b.whl on PyPI, boxspec@1 on npm"),
-            "{text}"
-        );
-        let refused = Plan {
-            checks: vec![
-                Cmd::new("false", Path::new("/")).into_step("ask PyPI"),
-                Cmd::new("false", Path::new("/")).into_step("ask npm"),
-            ],
-            prepare: Vec::new(),
-            uploads: vec![upload("c.whl", "true")],
-        };
-        let text = format!(
-            "{:#}",
-            execute(&mut Executor::new(&host, false), &refused).unwrap_err()
-        );
-        assert!(
-            text.contains("nothing was uploaded")
-                && text.contains("ask PyPI")
-                && text.contains("ask npm"),
+            text.contains(
+                "Uploaded now: boxspec-linux-x64-gnu@1 on npm. Not out: b.whl on PyPI, boxspec@1 on \
+                 npm. Run `cargo xtask publish` again"
+            ),
             "{text}"
         );
     }
 
-    /// On GitHub with the OIDC token, uploads to PyPI carry attestations signed before the first upload;
-    /// anywhere else (a laptop would get a browser prompt) and to other indexes, none.
+    fn packages(release: &Path) -> Vec<NpmPackage> {
+        ["boxspec-linux-x64-gnu", "boxspec"]
+            .map(|name| NpmPackage {
+                dir: release.join("npm").join(name),
+                name: name.into(),
+                json: json!({ "name": name }),
+            })
+            .to_vec()
+    }
+
+    fn upload_names(plan: &Plan) -> Vec<&str> {
+        plan.uploads.iter().map(|(_, s)| s.name.as_str()).collect()
+    }
+
+    fn args(step: &Step) -> Vec<String> {
+        match &step.action {
+            crate::plan::Action::Run(cmd) => cmd.args.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Trusted publishing: every file not out yet is signed first and uploaded with its own
+    /// attestation named beside it (twine pairs only what it is given); a token upload sends none.
     #[test]
-    fn attestations_are_signed_for_pypi_on_github_only() {
-        let oidc = (
-            "ACTIONS_ID_TOKEN_REQUEST_URL",
-            "https://token.actions.example/",
-        );
-        let registries = |upload: &str| Registries {
-            pypi_upload: upload.into(),
-            pypi_index: "https://pypi.org/simple/".into(),
-            npm: "https://registry.npmjs.org/".into(),
-        };
-        // (environment, upload URL, attested)
-        let cases = [
-            (vec![oidc], PYPI_UPLOAD, true),
-            (vec![oidc], "https://test.pypi.org/legacy/", true),
-            (vec![], PYPI_UPLOAD, false),
-            (vec![oidc], "http://127.0.0.1:1/", false),
-        ];
-        for (vars, upload, attested) in cases {
-            let mut vars = vars;
-            vars.push(("HOME", "/home/u"));
-            let host = HostEnv::fixture(&vars);
-            let release = Path::new("/r");
-            let plan = plan(&host, release, &manifest(&ALL), &[], &registries(upload));
-            assert_eq!(plan.prepare.len(), attested as usize, "{upload}");
-            for (_, step) in &plan.uploads {
-                let crate::plan::Action::Run(cmd) = &step.action else {
-                    panic!()
-                };
-                assert_eq!(
-                    cmd.args.contains(&"--attestations".into()),
-                    attested,
-                    "{upload}"
-                );
-            }
-            if attested {
+    fn attestations_go_with_their_files_under_trusted_publishing_only() {
+        let host = HostEnv::fixture(&[("HOME", "/home/u")]);
+        let release = Path::new("/r");
+        for trusted in [true, false] {
+            let found = Found {
+                trusted,
+                pypi_out: BTreeSet::from(["a.whl".to_string()]),
+                ..Found::default()
+            };
+            let plan = plan(
+                &host,
+                release,
+                &manifest(&ALL),
+                &packages(release),
+                &found,
+                "http://r/",
+            );
+            assert_eq!(plan.prepare.len(), trusted as usize);
+            let twine = (plan.uploads.iter())
+                .find(|(_, s)| s.name == "twine upload python/boxspec-0.1.0.tar.gz")
+                .unwrap();
+            let sdist = "/r/python/boxspec-0.1.0.tar.gz";
+            let want: Vec<String> = match trusted {
+                true => vec![
+                    "--attestations".into(),
+                    sdist.into(),
+                    format!("{sdist}.publish.attestation"),
+                ],
+                false => vec![sdist.into()],
+            };
+            assert!(args(&twine.1).ends_with(&want), "{:?}", args(&twine.1));
+            if trusted {
                 let text = plan.prepare[0].to_string();
                 assert!(
-                    text.contains(
-                        "-m pypi_attestations sign /r/python/a.whl /r/python/boxspec-0.1.0.tar.gz"
-                    ),
+                    text.ends_with("-m pypi_attestations sign /r/python/boxspec-0.1.0.tar.gz\n"),
                     "{text}"
                 );
             }
         }
     }
 
-    fn fixture_plan(host: &HostEnv) -> Plan {
-        let release = Path::new("/src/boxspec/dist/release");
-        let packages = ["boxspec-linux-x64-gnu", "boxspec"].map(|name| NpmPackage {
-            dir: release.join("npm").join(name),
-            name: name.into(),
-        });
-        let registries = Registries {
-            pypi_upload: "http://127.0.0.1:1/".into(),
-            pypi_index: "http://127.0.0.1:1/simple/".into(),
-            npm: "http://127.0.0.1:2/".into(),
-        };
-        plan(host, release, &manifest(&ALL), &packages, &registries)
-    }
-
-    /// Every registry is asked before the first upload; one upload per file or package, the main npm
-    /// package last; credentials reach the tools and never the plan's text.
+    /// npm's platform packages, then PyPI's wheels and sdist, then npm's main package; only what is
+    /// not out yet (a second publish after a failure); credentials reach the tools and never the
+    /// plan's text; twine's own settings choose the index (no --repository-url).
     #[test]
-    fn the_plan_asks_every_registry_then_uploads_one_by_one() {
+    fn the_plan_uploads_what_is_not_out_in_the_safe_order() {
         let host = HostEnv::fixture(&[
             ("HOME", "/home/u"),
             ("TWINE_USERNAME", "ci"),
             ("TWINE_PASSWORD", "pypi-s3cret-token"),
             ("NODE_AUTH_TOKEN", "npm-s3cret-token"),
         ]);
-        let plan = fixture_plan(&host);
-        let checks: Vec<&str> = plan.checks.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            checks,
-            [
-                "the registry question",
-                "pypi: is boxspec 0.1.0 out already?",
-                "npm: is boxspec-linux-x64-gnu 0.1.0 out already?",
-                "npm: is boxspec 0.1.0 out already?"
-            ]
+        let release = Path::new("/src/boxspec/dist/release");
+        let all = plan(
+            &host,
+            release,
+            &manifest(&ALL),
+            &packages(release),
+            &Found::default(),
+            "http://r/",
         );
-        let uploads: Vec<&str> = plan.uploads.iter().map(|(_, s)| s.name.as_str()).collect();
         assert_eq!(
-            uploads,
+            upload_names(&all),
             [
+                "npm publish boxspec-linux-x64-gnu",
                 "twine upload python/a.whl",
                 "twine upload python/boxspec-0.1.0.tar.gz",
-                "npm publish boxspec-linux-x64-gnu",
                 "npm publish boxspec"
             ]
         );
-        let twine = crate::plan::cmd_named(
-            &plan
-                .uploads
-                .iter()
-                .map(|(_, s)| s.clone())
-                .collect::<Vec<_>>(),
-            "twine upload python/a.whl",
-        )
-        .clone();
-        assert_eq!(
-            twine.env.get("TWINE_PASSWORD"),
-            Some(Some("pypi-s3cret-token"))
+        let resumed = Found {
+            pypi_out: BTreeSet::from(["a.whl".to_string()]),
+            npm_out: BTreeSet::from(["boxspec-linux-x64-gnu".to_string()]),
+            trusted: false,
+        };
+        let rest = plan(
+            &host,
+            release,
+            &manifest(&ALL),
+            &packages(release),
+            &resumed,
+            "http://r/",
         );
-        let text: String = (plan
-            .checks
-            .iter()
-            .chain(plan.uploads.iter().map(|(_, s)| s)))
-        .map(|s| s.to_string())
-        .collect();
+        assert_eq!(
+            upload_names(&rest),
+            [
+                "twine upload python/boxspec-0.1.0.tar.gz",
+                "npm publish boxspec"
+            ]
+        );
+        let text: String = all.uploads.iter().map(|(_, s)| s.to_string()).collect();
         assert!(!text.contains("s3cret"), "{text}");
         assert!(
             text.contains("TWINE_PASSWORD='***'") && text.contains("NODE_AUTH_TOKEN='***'"),
             "{text}"
         );
-        for step in &plan.checks[1..] {
-            assert!(
-                matches!(&step.action, Action::Run(cmd) if cmd.args.contains(&"0.1.0".to_string()))
-            );
-        }
+        assert!(!text.contains("--repository-url"), "{text}");
+        let npm = &all.uploads[0].1;
+        assert!(args(npm).starts_with(&["publish".into(), "--tag".into(), "latest".into()]));
     }
 }

