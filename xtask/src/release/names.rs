@@ -30,9 +30,30 @@ pub fn npm_package(main: &str, platform: Platform) -> String {
     format!("{main}-{}", platform.napi_platform())
 }
 
+/// The version as Python packaging writes it (PEP 440's normal form, which maturin puts in the file
+/// names): Cargo's `0.2.0-rc.1` is `0.2.0rc1`, `-alpha.N` / `-a.N` is `aN`, `-beta.N` / `-b.N` is `bN`.
+/// A release version is unchanged; any other prerelease is kept as Cargo writes it.
+pub fn pep440(version: &str) -> String {
+    let Some((release, pre)) = version.split_once('-') else {
+        return version.to_string();
+    };
+    let (kind, n) = pre.split_once('.').unwrap_or((pre, "0"));
+    let kind = match kind {
+        "alpha" | "a" => "a",
+        "beta" | "b" => "b",
+        "rc" => "rc",
+        _ => return version.to_string(),
+    };
+    match n.parse::<u64>() {
+        Ok(n) => format!("{release}{kind}{n}"),
+        Err(_) => version.to_string(),
+    }
+}
+
 pub fn wheel_name(version: &str, platform: Platform) -> String {
     format!(
-        "boxspec-{version}-{WHEEL_TAG_PREFIX}-{}.whl",
+        "boxspec-{}-{WHEEL_TAG_PREFIX}-{}.whl",
+        pep440(version),
         platform.wheel_platform().0
     )
 }
@@ -43,11 +64,11 @@ pub const LICENSE: &str = "LICENSE";
 /// Where a wheel carries the license (PEP 639: `<dist-info>/licenses/`; maturin copies it from
 /// sdks/python/).
 pub fn wheel_license(version: &str) -> String {
-    format!("boxspec-{version}.dist-info/licenses/{LICENSE}")
+    format!("boxspec-{}.dist-info/licenses/{LICENSE}", pep440(version))
 }
 
 pub fn sdist_name(version: &str) -> String {
-    format!("boxspec-{version}.tar.gz")
+    format!("boxspec-{}.tar.gz", pep440(version))
 }
 
 /// The runtime archive's name without `.tar.gz`: also the folder inside it.
@@ -72,4 +93,32 @@ pub fn piece_name(job: &BuildJob, platform: Platform, version: &str) -> String {
 /// report, is left behind).
 pub fn is_piece(file_name: &str) -> bool {
     file_name == BINARY || file_name.ends_with(".node") || file_name.ends_with(".whl")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::PLATFORMS;
+
+    /// Cargo's prerelease versions as Python's file names spell them (npm keeps Cargo's form).
+    #[test]
+    fn prereleases_are_named_as_pep_440_normalises_them() {
+        let cases = [
+            ("0.1.0", "0.1.0"),
+            ("0.2.0-rc.1", "0.2.0rc1"),
+            ("0.2.0-alpha.3", "0.2.0a3"),
+            ("0.2.0-b.2", "0.2.0b2"),
+            ("1.0.0-beta", "1.0.0b0"),
+            ("1.0.0-dev.1", "1.0.0-dev.1"),
+        ];
+        for (cargo, python) in cases {
+            assert_eq!(pep440(cargo), python, "{cargo}");
+        }
+        assert_eq!(sdist_name("0.2.0-rc.1"), "boxspec-0.2.0rc1.tar.gz");
+        assert!(wheel_name("0.2.0-rc.1", PLATFORMS[0]).starts_with("boxspec-0.2.0rc1-cp39-abi3-"));
+        assert_eq!(
+            wheel_license("0.2.0-rc.1"),
+            "boxspec-0.2.0rc1.dist-info/licenses/LICENSE"
+        );
+    }
 }

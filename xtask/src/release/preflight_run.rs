@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::manifest::Manifest;
+use super::names::pep440;
 use super::npm_metadata::github_repository;
 use super::preflight::{self, Ci, NpmVerdict, PypiAnswer, PypiVerdict, PypiWhere};
 use super::preflight_ask::{self, PypiTools};
@@ -119,7 +120,8 @@ fn ask_pypi(
         }
     };
     let (index, derived) = pypi_index(&place.upload, host.var("XTASK_PYPI_INDEX"));
-    let answer = tools.ask("boxspec", version, &index, derived)?;
+    // The index lists the files by their PEP 440 names.
+    let answer = tools.ask("boxspec", &pep440(version), &index, derived)?;
     let verdict = preflight::judge_pypi(ci, &place, &answer);
     Ok((place.upload, index, verdict))
 }

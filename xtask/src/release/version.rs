@@ -44,6 +44,17 @@ pub fn pyproject_version(text: &str) -> Option<String> {
     Some(line.split('"').nth(1)?.to_string())
 }
 
+/// pyproject.toml may write a prerelease as PEP 440 does (`0.2.0rc1` for Cargo's `0.2.0-rc.1`): the
+/// same version, said as Cargo says it.
+fn same_in_pep440(said: Option<String>, cargo: &str) -> Option<String> {
+    match said {
+        Some(v) if v != cargo && super::names::pep440(&v) == super::names::pep440(cargo) => {
+            Some(cargo.to_string())
+        }
+        other => other,
+    }
+}
+
 /// The version of the release in `artifacts` (`files`: every file there), agreed by every source.
 pub fn release_version(
     host: &HostEnv,
@@ -57,7 +68,7 @@ pub fn release_version(
         ("Cargo.toml".to_string(), Some(host.version.clone())),
         (
             "sdks/python/pyproject.toml".to_string(),
-            pyproject_version(&pyproject),
+            same_in_pep440(pyproject_version(&pyproject), &host.version),
         ),
         (
             "sdks/node/package.json".to_string(),
@@ -106,5 +117,19 @@ mod tests {
         assert_eq!(tag_version("1.2.3"), None);
         let pyproject = "[build-system]\nrequires = [\"maturin\"]\n\n[project]\nname = \"boxspec\"\nversion = \"0.3.0\"\n\n[tool.x]\nversion = \"9\"\n";
         assert_eq!(pyproject_version(pyproject).as_deref(), Some("0.3.0"));
+    }
+
+    #[test]
+    fn pyproject_may_say_a_prerelease_as_pep_440_does() {
+        let said = |v: &str| Some(v.to_string());
+        assert_eq!(
+            same_in_pep440(said("0.2.0rc1"), "0.2.0-rc.1"),
+            said("0.2.0-rc.1")
+        );
+        assert_eq!(
+            same_in_pep440(said("0.2.0rc2"), "0.2.0-rc.1"),
+            said("0.2.0rc2")
+        );
+        assert_eq!(same_in_pep440(None, "0.1.0"), None);
     }
 }
