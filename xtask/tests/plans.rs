@@ -1,4 +1,4 @@
-//! Every job's `--dry-run` plan under one fixed environment, written to `target/plans/plans.txt`: the
+//! Every job's `--dry-run` plan (and every `--help`) under one fixed environment, written to `target/plans/plans.txt`: the
 //! proof a reshape changed no behaviour. Run it before and after and diff the two files:
 //!
 //! ```text
@@ -269,8 +269,33 @@ fn all_plans(scratch: &Path) -> String {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         text.push_str(&dry_run(&args, scratch, &dist));
     }
+    // The help texts: the command line is behaviour too.
+    let mut helps = vec![vec!["--help".to_string()]];
+    helps.extend(
+        SUBCOMMANDS
+            .iter()
+            .map(|job| vec![job.to_string(), "--help".into()]),
+    );
+    for help in helps {
+        text.push_str(&dry_run(&help, scratch, &dist));
+    }
     text
 }
+
+const SUBCOMMANDS: [&str; 12] = [
+    "build-runtime",
+    "build-node",
+    "build-wheels",
+    "warm-caches",
+    "check-cache",
+    "bench-cache",
+    "target-layer",
+    "release",
+    "publish",
+    "lint-workflows",
+    "tools",
+    "doctor",
+];
 
 #[test]
 fn every_jobs_dry_run_plan_is_written_and_stable() {
