@@ -126,77 +126,127 @@ pub enum Via {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Job {
     /// Build the `boxspec` CLI into dist/runtime/ and smoke-test it.
-    BuildRuntime(BuildArgs),
+    BuildRuntime(BuildRuntime),
     /// Build the Node addon into dist/node/ and load it from outside the repository.
-    BuildNode(BuildArgs),
+    BuildNode(BuildNode),
     /// Build the manylinux_2_17 abi3 wheel into dist/wheels/, install it into the kept smoke venv and
     /// run the SDK's tests there.
-    BuildWheels {
-        #[command(flatten)]
-        build: BuildArgs,
-        /// What drives the wheel build.
-        #[arg(long, value_enum, default_value = "maturin")]
-        via: Via,
-    },
+    BuildWheels(BuildWheels),
     /// Run the three build jobs' own plans to fill the compiler cache (cache required by default).
-    WarmCaches(BuildArgs),
+    WarmCaches(WarmCaches),
     /// Build any crate through the cache decision and report its cache result (fault drills, fixtures).
-    CheckCache {
-        #[command(flatten)]
-        build: BuildArgs,
-        /// Cargo.toml of the crate to build.
-        #[arg(long, value_name = "PATH")]
-        manifest_path: std::path::PathBuf,
-    },
+    CheckCache(CheckCache),
     /// Measure the cache on the real workspace: nocache, cold, warm, cross-job, cross-path, ci-warm and
     /// runner (a fresh GitHub runner, cold and with CI's entries restored) builds.
-    BenchCache {
-        /// Also write the results as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<std::path::PathBuf>,
-        /// Only these groups of scenarios [default: all].
-        #[arg(long, value_enum, value_delimiter = ',')]
-        only: Vec<BenchGroup>,
-        /// How many times nocache and cold build each job (the table shows the median's ratio).
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        runs: u32,
-    },
+    BenchCache(BenchCache),
     /// Prune target/ to the layer CI saves next to the compiler cache (warm-caches does this last).
-    TargetLayer {
-        /// Cargo.toml of the workspace [default: this one].
-        #[arg(long, value_name = "PATH")]
-        manifest_path: Option<std::path::PathBuf>,
-    },
+    TargetLayer(TargetLayer),
     /// Collect the build jobs' artifacts into dist/release/ (wheels + sdist, npm packages, runtime
     /// archives + SHA256SUMS) after checking the set: every target, one version, platforms as named.
-    Release {
-        /// The build artifacts as actions/download-artifact lays them out: one folder per artifact,
-        /// named `<job>-<target>` (build-runtime-x86_64-unknown-linux-gnu, …).
-        #[arg(long, value_name = "DIR")]
-        artifacts: PathBuf,
-        /// The release tag (`v0.1.0`): it must name the version everything else says.
-        #[arg(long, env = "XTASK_RELEASE_TAG", value_name = "TAG")]
-        tag: Option<String>,
-        #[command(flatten)]
-        targets: ReleaseTargets,
-    },
+    Release(Release),
     /// Upload dist/release/ with twine (PyPI) and npm publish; a version already out is refused
     /// before anything is uploaded.
-    Publish(ReleaseTargets),
+    Publish(Publish),
     /// Lint .github/workflows with the pinned actionlint and zizmor.
-    LintWorkflows,
+    LintWorkflows(LintWorkflows),
     /// Install the pinned tools and print where each one is, as JSON.
-    Tools {
-        /// Also install the real servers the tests run against (redis-server, S3, WebDAV, pypiserver, verdaccio).
-        #[arg(long)]
-        test: bool,
-    },
+    Tools(Tools),
     /// Show what the driver detects: tools, sccache candidates, backend, server port, probe result.
-    Doctor {
-        /// Print the decision as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Doctor(Doctor),
+}
+
+// One struct per job (its doc comment is the variant's above); its file in jobs/ adds `run`.
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildRuntime {
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildNode {
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildWheels {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// What drives the wheel build.
+    #[arg(long, value_enum, default_value = "maturin")]
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WarmCaches {
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckCache {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Cargo.toml of the crate to build.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchCache {
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Only these groups of scenarios [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<BenchGroup>,
+    /// How many times nocache and cold build each job (the table shows the median's ratio).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetLayer {
+    /// Cargo.toml of the workspace [default: this one].
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Release {
+    /// The build artifacts as actions/download-artifact lays them out: one folder per artifact,
+    /// named `<job>-<target>` (build-runtime-x86_64-unknown-linux-gnu, …).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    /// The release tag (`v0.1.0`): it must name the version everything else says.
+    #[arg(long, env = "XTASK_RELEASE_TAG", value_name = "TAG")]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub targets: ReleaseTargets,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Publish {
+    #[command(flatten)]
+    pub targets: ReleaseTargets,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LintWorkflows {}
+
+#[derive(Debug, Clone, Args)]
+pub struct Tools {
+    /// Also install the real servers the tests run against (redis-server, S3, WebDAV, pypiserver, verdaccio).
+    #[arg(long)]
+    pub test: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Doctor {
+    /// Print the decision as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which targets a release holds: every platform the SDKs ship unless named here. A release of fewer
@@ -265,6 +315,6 @@ mod tests {
             .unwrap();
         assert!(flags.global.dry_run);
         assert_eq!(flags.global.cache, Some(CacheMode::Off));
-        assert!(matches!(flags.job, Job::BuildWheels { .. }));
+        assert!(matches!(flags.job, Job::BuildWheels(_)));
     }
 }

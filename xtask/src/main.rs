@@ -1,11 +1,13 @@
 //! `cargo xtask <job>`: parse flags, probe the host, run the job. Nothing else lives here.
 
 mod bench;
+mod build;
 mod cache;
 mod caller_env;
 mod checks;
 mod ci_cache;
 mod container;
+mod context;
 mod env_delta;
 mod exec;
 mod flags;
@@ -29,7 +31,11 @@ fn main() -> ExitCode {
     let flags = flags::Xtask::parse();
     let host = host::HostEnv::probe(&project_root());
     let (github, secrets) = (host.github_actions(), secrets::secret_values(&host.vars));
-    match jobs::run(flags.job, flags.global, host) {
+    let cx = context::Context {
+        global: flags.global,
+        host,
+    };
+    match jobs::run(flags.job, &cx) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // Annotated here, once: a step that failed and was retried uncached is no error.

@@ -1,19 +1,23 @@
-//! check-cache: a plain release build of any crate with the compile environment every job uses (the fault
-//! drills build a tiny fixture this way).
+//! check-cache: any crate built like the jobs build (plan: build/check_cache.rs).
 
-use std::path::Path;
+use anyhow::Result;
 
-use super::build::Build;
-use crate::plan::{Cmd, Step};
+use crate::build::{self, BuildJob, Builds};
+use crate::context::Context;
+use crate::flags::{BuildArgs, CheckCache};
 
-pub fn plan(b: &Build, manifest: &Path) -> Vec<Step> {
-    let manifest = std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_path_buf());
-    vec![
-        Cmd::new(b.host.cargo(), manifest.parent().unwrap_or(&b.host.root))
-            .args(["build", "--release", "--target", b.platform.triple])
-            .args(["--manifest-path"])
-            .arg_path(&manifest)
-            .compile_env(&super::compile::compile_env(b))
-            .into_step("cargo build (check-cache)"),
-    ]
+impl Builds for CheckCache {
+    fn args(&self) -> &BuildArgs {
+        &self.build
+    }
+
+    fn builds(&self) -> Vec<BuildJob> {
+        vec![BuildJob::CheckCache(self.manifest_path.clone())]
+    }
+}
+
+impl CheckCache {
+    pub fn run(self, cx: &Context) -> Result<()> {
+        build::run(&self, cx)
+    }
 }

@@ -4,14 +4,21 @@ use anyhow::Result;
 use serde_json::json;
 use xshell::{Shell, cmd};
 
-use super::BuildJob;
+use crate::build::BuildJob;
 use crate::cache::{self, Backend, CacheSetup, watch};
-use crate::flags::{CacheMode, Global};
+use crate::context::Context;
+use crate::flags::{CacheMode, Doctor, Global};
 use crate::host::HostEnv;
 use crate::plan::Step;
 use crate::{secrets, tools};
 
-pub fn run(global: &Global, host: &HostEnv, as_json: bool) -> Result<()> {
+impl Doctor {
+    pub fn run(self, cx: &Context) -> Result<()> {
+        report(&cx.global, &cx.host, self.json)
+    }
+}
+
+fn report(global: &Global, host: &HostEnv, as_json: bool) -> Result<()> {
     // Under `require` a failed decision is the answer to show, not a reason to stop.
     let decision = cache::decide(global, CacheMode::Auto, host, global.dry_run);
     let versions = tool_versions(host);
@@ -139,7 +146,7 @@ fn key_variables<'a>(host: &'a HostEnv, decision: &Result<CacheSetup>) -> Option
     };
     let steps = BuildJob::Runtime.plan(host, setup, platform);
     let cmd = steps.iter().find_map(Step::compile_cmd)?;
-    Some(super::compile::key_variables(host, &cmd.env))
+    Some(crate::build::compile::key_variables(host, &cmd.env))
 }
 
 /// Where the watch asks the requested remote backend, and how long it took to answer (`None`: no

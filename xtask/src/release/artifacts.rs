@@ -11,8 +11,8 @@ use super::Release;
 use super::names::{
     LOADER, WHEEL_EXTENSION, WHEEL_TAG_PREFIX, artifact_name, is_piece, piece_name, wheel_license,
 };
+use crate::build::BuildJob;
 use crate::flags::{ReleaseTargets, UsageError};
-use crate::jobs::BuildJob;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::{Os, PLATFORMS, Platform};
 

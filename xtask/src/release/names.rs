@@ -1,7 +1,7 @@
 //! Every name a release ships under, in one place: the build jobs name their artifacts with these, the
 //! release checks the set by them and lays the registries' packages out under them.
 
-use crate::jobs::BuildJob;
+use crate::build::BuildJob;
 use crate::platform::Platform;
 
 /// The runtime binary, in build-runtime's dist/ and in each archive.

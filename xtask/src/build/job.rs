@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::build::Build;
+use super::Build;
 use super::{check_cache, cibuildwheel, node, runtime, wheels};
 use crate::cache::CacheSetup;
 use crate::flags::BuildArgs;

@@ -1,10 +1,10 @@
-//! build-wheels: one abi3 wheel for a platform (manylinux_2_17 on Linux), checked (auditwheel computes its
+//! build-wheels's plan: one abi3 wheel for a platform (manylinux_2_17 on Linux), checked (auditwheel computes its
 //! tag), installed into the smoke venv and tested there with the SDK's pytest suite; an aarch64 wheel is
 //! tested the same way with an aarch64 CPython under emulation.
 
 use std::path::Path;
 
-use super::build::Build;
+use super::Build;
 use crate::host::HostEnv;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::{Os, Platform, Runner};
@@ -191,7 +191,7 @@ fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::BuildJob;
+    use crate::build::BuildJob;
     use crate::plan::{Expect, cmd_named};
 
     /// auditwheel names the wheel, then the tag it computed: only the computed tag may satisfy the check.

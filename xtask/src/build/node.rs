@@ -1,10 +1,10 @@
-//! build-node: the napi-rs addon for one platform, packaged in dist/node/ so `require()` loads it, and
+//! build-node's plan: the napi-rs addon for one platform, packaged in dist/node/ so `require()` loads it, and
 //! tested from a directory outside the repository with the SDK's own test suite (natively, or with an
 //! aarch64 node under emulation).
 
 use std::path::{Path, PathBuf};
 
-use super::build::Build;
+use super::Build;
 use crate::host::NODE_MODULES_STAMP;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::Runner;

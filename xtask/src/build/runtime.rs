@@ -1,7 +1,7 @@
-//! build-runtime: the `boxspec` CLI for one platform, checked against its floor and run on the example
+//! build-runtime's plan: the `boxspec` CLI for one platform, checked against its floor and run on the example
 //! spec (natively or under emulation).
 
-use super::build::Build;
+use super::Build;
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::Runner;
 

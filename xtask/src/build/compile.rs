@@ -1,6 +1,6 @@
 //! The environment every compile step shares, whichever tool (cargo, maturin, napi) drives cargo.
 
-use super::build::Build;
+use super::Build;
 use crate::env_delta::EnvDelta;
 use crate::host::HostEnv;
 use crate::platform::{MACOSX_DEPLOYMENT_TARGET, Os, linux_platforms};
@@ -52,8 +52,8 @@ pub fn key_variables<'a>(host: &'a HostEnv, step_env: &EnvDelta) -> Vec<&'a str>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::BuildJob;
     use crate::cache::{Backend, CacheSetup};
-    use crate::jobs::BuildJob;
     use crate::plan::Step;
 
     #[test]

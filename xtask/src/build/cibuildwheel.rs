@@ -1,7 +1,7 @@
-//! build-wheels --via cibuildwheel: the pinned cibuildwheel builds the wheel in its own manylinux
+//! build-wheels --via cibuildwheel's plan: the pinned cibuildwheel builds the wheel in its own manylinux
 //! container; the same host checks and smoke tests as the maturin path follow.
 
-use super::build::Build;
+use super::Build;
 use crate::cache::CacheSetup;
 use crate::cache::backend::container_env_names;
 use crate::container::inside::{self, Mount};
@@ -76,10 +76,10 @@ fn select_wrapper(cache: &CacheSetup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::BuildJob;
     use crate::cache::Backend;
     use crate::cache::backend::RemoteKind;
     use crate::host::HostEnv;
-    use crate::jobs::BuildJob;
     use crate::plan::Action;
 
     fn cibuildwheel_cmd(cache: &CacheSetup, build: &BuildArgs) -> Cmd {

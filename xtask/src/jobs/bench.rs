@@ -1,3 +1,0 @@
-//! bench-cache: the measurements (the bench room: bench/mod.rs).
-
-pub use crate::bench::run;
