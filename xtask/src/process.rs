@@ -1,6 +1,7 @@
 //! Short helper processes that may hang (sccache probes, version checks, the container probe), run under
-//! the driver's own deadline. Output goes to files, not pipes: a helper that leaves a daemon behind (as
-//! `sccache --start-server` does) would hold inherited pipes open. (Commands that cannot hang the build use xshell; steps use the executor.)
+//! the driver's own deadline. Output goes to files, not pipes: a helper that leaves a process behind (as a
+//! started sccache server does) would hold inherited pipes open. (Commands that cannot hang the build use
+//! xshell; steps use the executor.)
 //! And the process model of every step: a process group of its own, killed as one, on every Unix
 //! (nothing here reads `/proc`).
 
