@@ -312,6 +312,22 @@ mod tests {
     }
 
     /// Each PyPI case: what is out, the problem's words (none: no problem), whether attestations go.
+    /// No problem when none is expected, else exactly one, naming its registry first and saying `words`.
+    fn assert_problem(i: usize, problems: &[String], expected: Option<&str>, registry: &str) {
+        match expected {
+            None => assert!(problems.is_empty(), "case {i}: {problems:?}"),
+            Some(words) => {
+                assert_eq!(problems.len(), 1, "case {i}: {problems:?}");
+                assert!(problems[0].contains(words), "case {i}: {}", problems[0]);
+                assert!(
+                    problems[0].starts_with(registry),
+                    "case {i}: {}",
+                    problems[0]
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_pypi_side_names_what_to_fix() {
         let pypi = "https://upload.pypi.org/legacy/";
@@ -385,27 +401,7 @@ mod tests {
         ];
         for (i, (ci, place, answer, problem, trusted)) in cases.into_iter().enumerate() {
             let verdict = judge_pypi(ci, &place, &answer);
-            match problem {
-                None => assert!(
-                    verdict.problems.is_empty(),
-                    "case {i}: {:?}",
-                    verdict.problems
-                ),
-                Some(words) => {
-                    assert_eq!(
-                        verdict.problems.len(),
-                        1,
-                        "case {i}: {:?}",
-                        verdict.problems
-                    );
-                    assert!(
-                        verdict.problems[0].contains(words),
-                        "case {i}: {}",
-                        verdict.problems[0]
-                    );
-                    assert!(verdict.problems[0].starts_with("PyPI "), "case {i}");
-                }
-            }
+            assert_problem(i, &verdict.problems, problem, "PyPI ");
             assert_eq!(verdict.trusted, trusted, "case {i}");
         }
         let verdict = judge_pypi(
@@ -523,30 +519,7 @@ mod tests {
             let verdict = judge_npm(ci, &answer, "0.1.0");
             let want: BTreeSet<String> = out.iter().map(|s| s.to_string()).collect();
             assert_eq!(verdict.out, want, "case {i}");
-            match problem {
-                None => assert!(
-                    verdict.problems.is_empty(),
-                    "case {i}: {:?}",
-                    verdict.problems
-                ),
-                Some(words) => {
-                    assert_eq!(
-                        verdict.problems.len(),
-                        1,
-                        "case {i}: {:?}",
-                        verdict.problems
-                    );
-                    assert!(
-                        verdict.problems[0].contains(words),
-                        "case {i}: {}",
-                        verdict.problems[0]
-                    );
-                    assert!(
-                        verdict.problems[0].starts_with("npm http://127.0.0.1:2/"),
-                        "case {i}"
-                    );
-                }
-            }
+            assert_problem(i, &verdict.problems, problem, "npm http://127.0.0.1:2/");
         }
     }
 
