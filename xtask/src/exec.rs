@@ -160,6 +160,7 @@ impl Executor {
             } => self.info(&checks::elf_floor(path, *machine, *max_glibc_minor)?),
             Action::CheckMachO { path, cputype } => self.info(&checks::macho(path, *cputype)?),
             Action::Notice(text) => self.notice(text),
+            Action::Trim(trim) => self.info(&trim.apply()?),
         }
         Ok(Ran::Done)
     }

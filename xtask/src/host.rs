@@ -71,7 +71,7 @@ impl HostEnv {
             smoke_venv_ready: tools::VenvState::probe(
                 &tools.smoke_venv(),
                 &tools.smoke_venv().join(tools::SMOKE_STAMP),
-                &tools::smoke_requirements().join("\n"),
+                &tools::smoke_stamp(),
             )
             .current,
             root: root.to_path_buf(),
@@ -222,15 +222,19 @@ fn is_executable(path: &Path) -> bool {
 /// Where build-node keeps a copy of the lockfile `npm ci` installed from.
 pub const NODE_MODULES_STAMP: &str = "node_modules/.xtask-package-lock.json";
 
-/// node_modules holds what the lockfile says: the copy build-node keeps after `npm ci` is the lockfile,
-/// byte for byte. (Contents, not times: a fresh checkout with a restored node_modules is current.)
+/// node_modules holds what the lockfile says, trimmed by today's rule: the copy build-node keeps after
+/// `npm ci` is the lockfile, byte for byte, and the trim recorded its rule. (Contents, not times: a fresh
+/// checkout with a restored node_modules is current.)
 fn node_modules_current(dir: &Path) -> bool {
     let read = |p: PathBuf| std::fs::read(p).ok();
+    let trimmed = read(dir.join("node_modules").join(tools::NODE_TRIMMED_MARKER));
     match (
         read(dir.join(NODE_MODULES_STAMP)),
         read(dir.join("package-lock.json")),
     ) {
-        (Some(installed), Some(lock)) => installed == lock,
+        (Some(installed), Some(lock)) => {
+            installed == lock && trimmed == Some(tools::node_trim_rule().into_bytes())
+        }
         _ => false,
     }
 }
@@ -284,6 +288,25 @@ impl HostEnv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node_modules restored from an entry saved before today's trim rule is installed anew.
+    #[test]
+    fn node_modules_are_current_only_with_the_lockfile_and_todays_trim() {
+        let dir = std::env::temp_dir().join(format!("xtask-node-current-{}", std::process::id()));
+        let modules = dir.join("node_modules");
+        std::fs::create_dir_all(&modules).unwrap();
+        std::fs::write(dir.join("package-lock.json"), "{lock}").unwrap();
+        std::fs::write(dir.join(NODE_MODULES_STAMP), "{lock}").unwrap();
+        assert!(!node_modules_current(&dir), "untrimmed");
+        let marker = modules.join(tools::NODE_TRIMMED_MARKER);
+        std::fs::write(&marker, "dropped: *.md\n").unwrap();
+        assert!(!node_modules_current(&dir), "trimmed by another rule");
+        std::fs::write(&marker, tools::node_trim_rule()).unwrap();
+        assert!(node_modules_current(&dir));
+        std::fs::write(dir.join("package-lock.json"), "{new lock}").unwrap();
+        assert!(!node_modules_current(&dir), "another lockfile");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn tools_dir_is_stable_and_overridable() {

@@ -50,6 +50,8 @@ pub enum Action {
     },
     /// Say one line (a notice), e.g. which smoke tests cannot run on this host and how to enable them.
     Notice(String),
+    /// Remove what an install does not need (`tools::Trim` owns the rules).
+    Trim(crate::tools::Trim),
 }
 
 /// One child process. The environment is the driver's own plus `env`: `Some` sets, `None` removes.
@@ -286,6 +288,7 @@ impl fmt::Display for Step {
                 path.display()
             ),
             Action::Notice(text) => writeln!(f, "[{}] notice: {text}", self.name),
+            Action::Trim(trim) => writeln!(f, "[{}] {}", self.name, trim.describe()),
         }
     }
 }

@@ -8,10 +8,12 @@
 mod dirs;
 mod install;
 mod state;
+mod trim;
 
 pub use dirs::Tools;
 pub use install::*;
 pub use state::{ToolsState, VenvState};
+pub use trim::{NODE_TRIMMED_MARKER, Trim, ZIG_TRIMMED_MARKER, node_trim_rule};
 
 /// Installed with pip into the tools venv.
 pub const PYTHON_TOOLS: &[(&str, &str)] = &[
@@ -70,6 +72,28 @@ pub const VERDACCIO_PROJECT: &str = "xtask/tests/verdaccio";
 /// Installed by `npm ci` from sdks/node/package-lock.json.
 pub const NAPI_CLI_VERSION: &str = "3.10.12";
 
+/// What the installs leave out, so CI's cache entries restore in seconds (a restore pays per file):
+/// `tools/trim.rs` removes it. zig's lib holds libc headers and sources for every OS and architecture
+/// (20 786 files); a `zig cc -target {x86_64,aarch64}-linux-gnu.2.17` link reads only these parts (zig's
+/// cache manifests of the three jobs' links from an empty zig cache), and the files at the top of `lib`.
+pub const ZIG_LIB_KEEP: &[&str] = &[
+    "std",
+    "compiler_rt",
+    "include",
+    "libunwind",
+    "libc/glibc",
+    "libc/include/generic-glibc",
+    "libc/include/any-linux-any",
+    "libc/include/x86-linux-any",
+    "libc/include/x86-linux-gnu",
+    "libc/include/aarch64-linux-any",
+    "libc/include/aarch64-linux-gnu",
+];
+/// What node never loads from node_modules (half its files): type declarations, source maps, docs.
+pub const NODE_DROPPED: &[&str] = &[".d.ts", ".d.mts", ".d.cts", ".map", ".md"];
+/// Packages kept whole: TypeScript reads its own `lib.*.d.ts` when it runs.
+pub const NODE_KEPT_WHOLE: &[&str] = &["typescript"];
+
 /// The venvs only some jobs install, each from its own pin list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtraVenv {
@@ -113,7 +137,20 @@ pub fn requirements() -> String {
         .iter()
         .map(|(name, version)| format!("# smoke wheel: {name}=={version}\n"))
         .collect();
-    pin_lines(PYTHON_TOOLS) + &smoke
+    let trims = format!(
+        "# zig lib kept: {}\n# setuptools removed\n",
+        ZIG_LIB_KEEP.join(" ")
+    );
+    pin_lines(PYTHON_TOOLS) + &smoke + &trims
+}
+
+/// The pinned ziglang, for the linker wrapper's repair and a stale venv's reinstall.
+pub fn ziglang_pin() -> String {
+    let (name, version) = PYTHON_TOOLS
+        .iter()
+        .find(|(name, _)| *name == "ziglang")
+        .unwrap();
+    format!("{name}=={version}")
 }
 
 pub fn pin_lines(pins: &[(&str, &str)]) -> String {
@@ -124,6 +161,11 @@ pub fn pin_lines(pins: &[(&str, &str)]) -> String {
 
 /// Written into the smoke venv once it holds the smoke wheels.
 pub const SMOKE_STAMP: &str = "xtask-smoke-pins.txt";
+
+/// The smoke venv's stamp: its wheels, and that it has no pip (the tools venv's pip installs into it).
+pub fn smoke_stamp() -> String {
+    smoke_requirements().join("\n") + "\nwithout pip\n"
+}
 
 /// `name==version` of each smoke wheel.
 pub fn smoke_requirements() -> Vec<String> {
@@ -192,6 +234,8 @@ mod tests {
                 "tools: clean the venv",
                 "tools: venv",
                 "tools: pip install",
+                "tools: trim zig",
+                "tools: remove setuptools",
                 "tools: smoke wheels",
                 "tools: stamp",
                 "tools: linker wrapper for x86_64-unknown-linux-gnu",
@@ -203,6 +247,9 @@ mod tests {
             [
                 "tools: pin list",
                 "tools: pip install",
+                "tools: zig in full",
+                "tools: trim zig",
+                "tools: remove setuptools",
                 "tools: smoke wheels",
                 "tools: stamp"
             ]

@@ -40,6 +40,8 @@ struct Bench {
     target: PathBuf,
     /// A saved target layer to restore into `target` before each build (else it starts empty).
     layer: Option<PathBuf>,
+    /// CI's cache entries as the runner scenario saved and restored them.
+    entries: Vec<runner::EntryWeight>,
 }
 
 pub fn run(host: &HostEnv, json_out: Option<&Path>, only: &[BenchGroup], runs: u32) -> Result<()> {
@@ -56,6 +58,7 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>, only: &[BenchGroup], runs: u
         rows: Vec::new(),
         target: scratch.join("target"),
         layer: None,
+        entries: Vec::new(),
     };
     let wanted = |group| only.is_empty() || only.contains(&group);
     if wanted(BenchGroup::Cache) {
@@ -78,9 +81,9 @@ pub fn run(host: &HostEnv, json_out: Option<&Path>, only: &[BenchGroup], runs: u
         .quiet()
         .ignore_status()
         .output();
-    table::print(&bench.rows, layer_mb);
+    table::print(&bench.rows, &bench.entries, layer_mb);
     match json_out {
-        Some(path) => table::write_json(&bench.rows, layer_mb, path),
+        Some(path) => table::write_json(&bench.rows, &bench.entries, layer_mb, path),
         None => Ok(()),
     }
 }

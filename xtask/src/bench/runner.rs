@@ -3,7 +3,9 @@
 //! layer).
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Result;
 use xshell::{Shell, cmd};
@@ -16,7 +18,9 @@ use crate::host::HostEnv;
 /// runner-cold and runner-warm: each job as it starts on a fresh GitHub runner: an empty HOME (so no
 /// cargo registry, tools directory or sccache directory), a fresh copy of the sources at one fixed path,
 /// this machine's toolchain, and `cargo xtask <job>` as typed, timed whole. runner-warm first runs
-/// warm-caches in the same conditions, then restores exactly the paths of `ci_cache::ENTRIES` it left.
+/// warm-caches in the same conditions, saves exactly the paths of `ci_cache::ENTRIES` as actions/cache
+/// does, and restores them before each job, timed (a runner waits for that too; the download is not
+/// counted).
 pub fn runner(bench: &mut Bench, host: &HostEnv) -> Result<()> {
     let base = bench.scratch.join("runner");
     let saved = base.join("saved");
@@ -26,17 +30,34 @@ pub fn runner(bench: &mut Bench, host: &HostEnv) -> Result<()> {
         tmp: base.join("tmp"),
     };
     for job in JOBS {
-        fresh.prepare(host, None)?;
-        bench.typed("runner-cold", &fresh, host, job)?;
+        fresh.prepare(host)?;
+        bench.typed("runner-cold", &fresh, host, job, None)?;
     }
-    fresh.prepare(host, None)?;
-    bench.typed("runner-warm (warm-caches)", &fresh, host, "warm-caches")?;
-    fresh.save(&saved)?;
+    fresh.prepare(host)?;
+    bench.typed(
+        "runner-warm (warm-caches)",
+        &fresh,
+        host,
+        "warm-caches",
+        None,
+    )?;
+    bench.entries = fresh.save(&saved)?;
     for job in JOBS {
-        fresh.prepare(host, Some(&saved))?;
-        bench.typed("runner-warm", &fresh, host, job)?;
+        fresh.prepare(host)?;
+        let restore = fresh.restore(&saved, &mut bench.entries)?;
+        bench.typed("runner-warm", &fresh, host, job, Some(restore))?;
     }
     Ok(())
+}
+
+/// One of CI's cache entries as actions/cache stores it (one tar through zstd): its weight, and the
+/// restores the warm jobs paid for it.
+pub struct EntryWeight {
+    pub name: &'static str,
+    pub compressed_mb: f64,
+    pub disk_mb: f64,
+    pub files: u64,
+    pub restore_seconds: Vec<f64>,
 }
 
 /// A runner's HOME, checkout and temporary directory, made fresh before each job.
@@ -47,45 +68,88 @@ pub struct FreshRunner {
 }
 
 impl FreshRunner {
-    /// Empty HOME and temp, the sources copied anew, and `restore`'s saved entries put back.
-    fn prepare(&self, host: &HostEnv, restore: Option<&Path>) -> Result<()> {
+    /// Empty HOME and temp, the sources copied anew.
+    fn prepare(&self, host: &HostEnv) -> Result<()> {
         for dir in [&self.home, &self.checkout, &self.tmp] {
             let _ = fs::remove_dir_all(dir);
             fs::create_dir_all(dir)?;
         }
-        copy_sources(host, &self.checkout, false)?;
-        let Some(saved) = restore else { return Ok(()) };
-        let sh = Shell::new()?;
-        for (name, path) in self.entry_paths() {
-            let from = saved.join(&name);
-            if from.exists() {
-                fs::create_dir_all(path.parent().unwrap())?;
-                cmd!(sh, "cp -a {from} {path}").quiet().run()?;
-            }
-        }
-        Ok(())
+        copy_sources(host, &self.checkout, false)
     }
 
-    /// Moves what the workflows' cache steps save aside, as `saved/<entry>-<n>`.
-    fn save(&self, saved: &Path) -> Result<()> {
+    /// Packs each entry's paths as actions/cache does (`tar -P` through `zstd -T0 --long=30`) into
+    /// `saved/<entry>.tar.zst`, weighs it, and removes the paths.
+    fn save(&self, saved: &Path) -> Result<Vec<EntryWeight>> {
         fs::create_dir_all(saved)?;
-        for (name, path) in self.entry_paths() {
-            if path.exists() {
-                fs::rename(&path, saved.join(name))?;
+        let sh = Shell::new()?;
+        let mut weights = Vec::new();
+        for entry in &ci_cache::ENTRIES {
+            let paths: Vec<PathBuf> = self.paths(entry).filter(|p| p.exists()).collect();
+            let archive = saved.join(format!("{}.tar.zst", entry.name));
+            let args = &paths;
+            cmd!(
+                sh,
+                "tar --posix --use-compress-program {ZSTD} -cPf {archive} {args...}"
+            )
+            .quiet()
+            .run()?;
+            let (mut files, mut bytes) = (0, 0);
+            for path in &paths {
+                let (f, b) = weigh(path)?;
+                (files, bytes) = (files + f, bytes + b);
+                fs::remove_dir_all(path)?;
             }
+            weights.push(EntryWeight {
+                name: entry.name,
+                compressed_mb: fs::metadata(&archive)?.len() as f64 / 1e6,
+                disk_mb: bytes as f64 / 1e6,
+                files,
+                restore_seconds: Vec::new(),
+            });
         }
-        Ok(())
+        Ok(weights)
     }
 
-    /// Each path CI's cache entries hold, here, with a name to save it under.
-    fn entry_paths(&self) -> impl Iterator<Item = (String, PathBuf)> + '_ {
-        (ci_cache::ENTRIES.iter()).flat_map(move |e| {
-            (e.paths.iter().enumerate()).map(move |(i, p)| {
-                let path = ci_cache::resolve(p, &self.home, &self.checkout);
-                (format!("{}-{i}", e.name), path)
-            })
-        })
+    /// Extracts every saved entry back into place, as actions/cache restores it; each entry's time is
+    /// recorded in `weights`, the sum returned.
+    fn restore(&self, saved: &Path, weights: &mut [EntryWeight]) -> Result<f64> {
+        let sh = Shell::new()?;
+        let mut total = 0.0;
+        for weight in weights {
+            let archive = saved.join(format!("{}.tar.zst", weight.name));
+            let start = Instant::now();
+            cmd!(sh, "tar --use-compress-program {UNZSTD} -xPf {archive}")
+                .quiet()
+                .run()?;
+            let seconds = start.elapsed().as_secs_f64();
+            weight.restore_seconds.push(seconds);
+            total += seconds;
+        }
+        Ok(total)
     }
+
+    /// Each path `entry` holds, here.
+    fn paths<'a>(&'a self, entry: &'a ci_cache::Entry) -> impl Iterator<Item = PathBuf> + 'a {
+        (entry.paths.iter()).map(|p| ci_cache::resolve(p, &self.home, &self.checkout))
+    }
+}
+
+/// actions/cache's compressor and decompressor, as it calls them on Linux.
+const ZSTD: &str = "zstd -T0 --long=30";
+const UNZSTD: &str = "unzstd --long=30";
+
+/// Files (symlinks count as files, as tar stores them) and bytes on disk under `path`.
+fn weigh(path: &Path) -> Result<(u64, u64)> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_dir() {
+        return Ok((1, meta.blocks() * 512));
+    }
+    let mut total = (0, meta.blocks() * 512);
+    for entry in fs::read_dir(path)? {
+        let (f, b) = weigh(&entry?.path())?;
+        total = (total.0 + f, total.1 + b);
+    }
+    Ok(total)
 }
 
 /// ci-warm: what a CI job sees after warm-caches ran on main: a fresh checkout at the same path as the

@@ -68,13 +68,15 @@ impl Bench {
 
 impl Bench {
     /// `cargo xtask <job>` as a fresh runner types it in `fresh`'s checkout, timed whole; the report
-    /// says where the driver's time went, the rest is cargo building and starting the driver.
+    /// says where the driver's time went, the rest is cargo building and starting the driver. `restore`:
+    /// the seconds the cache entries took to come back before it.
     pub fn typed(
         &mut self,
         scenario: &'static str,
         fresh: &FreshRunner,
         host: &HostEnv,
         job: &str,
+        restore: Option<f64>,
     ) -> Result<()> {
         eprintln!("bench: {scenario:<24} {job:<14} …");
         let sh = Shell::new()?;
@@ -99,7 +101,8 @@ impl Bench {
         let (seconds, report) = timed(cmd, scenario, job, &fresh.checkout.join("dist"))?;
         let run = &report["run"];
         let driver = seconds - run["driver_seconds"].as_f64().unwrap_or(0.0);
-        let mut parts = json!({ "driver": (driver * 10.0).round() / 10.0 });
+        let tenths = |x: f64| (x * 10.0).round() / 10.0;
+        let mut parts = json!({ "driver": tenths(driver), "restore": restore.map(tenths) });
         if let (Some(parts), Some(phases)) = (parts.as_object_mut(), run["phases"].as_object()) {
             parts.extend(phases.clone());
         }

@@ -7,13 +7,17 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
+use super::runner::EntryWeight;
 use super::{JOBS, Row};
 
 /// The tables and ratios, on stdout.
-pub fn print(rows: &[Row], layer_mb: Option<f64>) {
+pub fn print(rows: &[Row], entries: &[EntryWeight], layer_mb: Option<f64>) {
     println!("\n{}", table(rows));
     if let Some(mb) = layer_mb {
         println!("target layer: {mb:.1} MB compressed (tar | gzip), as CI stores it");
+    }
+    if !entries.is_empty() {
+        println!("\n{}", entries_table(entries));
     }
     let runner_rows: Vec<&Row> = rows.iter().filter(|r| r.parts.is_some()).collect();
     if !runner_rows.is_empty() {
@@ -22,7 +26,12 @@ pub fn print(rows: &[Row], layer_mb: Option<f64>) {
     println!("\n{}", ratios(rows).join("\n"));
 }
 
-pub fn write_json(rows: &[Row], layer_mb: Option<f64>, path: &Path) -> Result<()> {
+pub fn write_json(
+    rows: &[Row],
+    entries: &[EntryWeight],
+    layer_mb: Option<f64>,
+    path: &Path,
+) -> Result<()> {
     let scenarios: Vec<Value> = rows
         .iter()
         .filter(|r| !r.scenario.ends_with("(warm-caches)"))
@@ -38,8 +47,17 @@ pub fn write_json(rows: &[Row], layer_mb: Option<f64>, path: &Path) -> Result<()
         })
         .collect();
     let layer_mb = layer_mb.map(|mb| (mb * 10.0).round() / 10.0);
+    let entries: Vec<Value> = (entries.iter())
+        .map(|e| {
+            json!({
+                "entry": e.name, "compressed_mb": (e.compressed_mb * 10.0).round() / 10.0,
+                "disk_mb": e.disk_mb.round(), "files": e.files, "restore_seconds": e.restore_seconds,
+            })
+        })
+        .collect();
     let text = serde_json::to_string_pretty(&json!({
         "target_layer_mb": layer_mb,
+        "cache_entries": entries,
         "scenarios": scenarios,
         "ratios": ratios(rows),
     }))?;
@@ -70,7 +88,9 @@ pub fn line(row: &Row) -> String {
 
 /// Where each runner row's time went.
 fn parts_table(rows: &[&Row]) -> String {
-    const PARTS: [&str; 6] = ["driver", "tools", "crates", "compile", "smoke", "other"];
+    const PARTS: [&str; 7] = [
+        "restore", "driver", "tools", "crates", "compile", "smoke", "other",
+    ];
     let header = format!(
         "{:<26} {:<14} {:>7}  {}",
         "scenario",
@@ -99,7 +119,50 @@ fn parts_table(rows: &[&Row]) -> String {
         .join("\n")
 }
 
-/// The targets' ratios, per job: cold / nocache (medians of the runs) and runner-warm / runner-cold.
+/// CI's cache entries as actions/cache stores them, and the restores the warm jobs paid (median).
+fn entries_table(entries: &[EntryWeight]) -> String {
+    let header = format!(
+        "{:<10} {:>15} {:>12} {:>8} {:>11}",
+        "entry", "compressed MB", "on disk MB", "files", "restore s"
+    );
+    let median = |secs: &[f64]| {
+        let mut secs = secs.to_vec();
+        secs.sort_by(f64::total_cmp);
+        secs.get(secs.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let lines = entries.iter().map(|e| {
+        format!(
+            "{:<10} {:>15.1} {:>12.0} {:>8} {:>11.2}",
+            e.name,
+            e.compressed_mb,
+            e.disk_mb,
+            e.files,
+            median(&e.restore_seconds)
+        )
+    });
+    let total = (entries.iter()).fold((0.0, 0.0, 0), |(c, d, f), e| {
+        (c + e.compressed_mb, d + e.disk_mb, f + e.files)
+    });
+    let restores: Vec<f64> = (0..entries.first().map_or(0, |e| e.restore_seconds.len()))
+        .map(|i| entries.iter().map(|e| e.restore_seconds[i]).sum())
+        .collect();
+    let all = format!(
+        "{:<10} {:>15.1} {:>12.0} {:>8} {:>11.2}",
+        "all",
+        total.0,
+        total.1,
+        total.2,
+        median(&restores)
+    );
+    std::iter::once(header)
+        .chain(lines)
+        .chain([all])
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The targets' ratios, per job: cold / nocache (medians of the runs), runner-warm / runner-cold, and
+/// the one a runner waits for: (restore + runner-warm) / runner-cold.
 fn ratios(rows: &[Row]) -> Vec<String> {
     let median = |scenario: &str, job: &str| {
         let mut secs: Vec<f64> = (rows.iter())
@@ -109,7 +172,21 @@ fn ratios(rows: &[Row]) -> Vec<String> {
         secs.sort_by(f64::total_cmp);
         secs.get(secs.len() / 2).copied()
     };
+    let restore = |job: &str| {
+        (rows.iter())
+            .find(|r| r.scenario == "runner-warm" && r.job == job)
+            .and_then(|r| r.parts.as_ref()?["restore"].as_f64())
+    };
     let mut out = Vec::new();
+    for job in JOBS {
+        let warm = median("runner-warm", job).zip(restore(job));
+        if let (Some((warm, restore)), Some(cold)) = (warm, median("runner-cold", job)) {
+            out.push(format!(
+                "(restore + runner-warm) / runner-cold {job}: ({restore:.1} + {warm:.1}) s / {cold:.1} s = {:.2}",
+                (restore + warm) / cold
+            ));
+        }
+    }
     for (over, under) in [("cold", "nocache"), ("runner-warm", "runner-cold")] {
         for job in JOBS {
             if let (Some(a), Some(b)) = (median(over, job), median(under, job)) {

@@ -23,6 +23,12 @@ pub fn plan(b: &Build) -> Vec<Step> {
                 .into_step("npm ci"),
         );
         steps.push(Step::new(
+            "npm ci: trim",
+            Action::Trim(tools::Trim::NodeModules {
+                dir: sdk.join("node_modules"),
+            }),
+        ));
+        steps.push(Step::new(
             "npm ci: stamp",
             Action::CopyFile {
                 from: sdk.join("package-lock.json"),

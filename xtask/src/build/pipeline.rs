@@ -67,7 +67,12 @@ pub fn run(
     };
     let mut reports = Vec::new();
     for ((job, platform), steps) in plans(jobs, host, &cache, container.as_ref()) {
-        reports.extend(run.job(job, *platform, &steps)?);
+        let ran = run.job(job, *platform, &steps);
+        // The linker wrapper cannot speak (rustc shows a linker's output only when it fails).
+        if let Some(repair) = host.tools.take_zig_repair() {
+            run.exec.notice(&repair);
+        }
+        reports.extend(ran?);
     }
     if global.dry_run {
         return Ok(());

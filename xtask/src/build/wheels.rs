@@ -97,7 +97,7 @@ fn smoke_in_venv(host: &HostEnv, wheel: &Path, smoke: &Path) -> Vec<Step> {
     }
     steps.push(
         // Replaces whatever an earlier run installed: this build's wheel is the one tested.
-        tools::pip_install(&python, smoke)
+        smoke_pip(host, smoke)
             .args(["--no-index", "--no-deps", "--force-reinstall"])
             .arg_path(wheel)
             .into_step("smoke: install the wheel"),
@@ -162,6 +162,15 @@ fn import_and_pytest(host: &HostEnv, python: Cmd) -> [Step; 2] {
     ]
 }
 
+/// `pip install` into the smoke venv, by the tools venv's pip: the smoke venv has none of its own (pip
+/// and setuptools would be 60 % of its files in CI's tools entry).
+fn smoke_pip(host: &HostEnv, cwd: &Path) -> Cmd {
+    let python = host.tools.smoke_venv().join("bin/python");
+    tools::pip_install(&host.tools.bin("python"), cwd)
+        .args(["--python"])
+        .arg_path(&python)
+}
+
 /// A new venv with pytest from the wheelhouse the tools install filled (no registry needed); the stamp,
 /// written last, tells the next run it is complete.
 fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
@@ -170,9 +179,9 @@ fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
     vec![
         Step::new("smoke: clean the venv", Action::CleanDir(venv.clone())),
         Cmd::new(python3, &venv)
-            .args(["-m", "venv", "."])
+            .args(["-m", "venv", "--without-pip", "."])
             .into_step("smoke: new venv"),
-        tools::pip_install(&venv.join("bin/python"), &venv)
+        smoke_pip(host, &venv)
             .args(["--no-index", "--find-links"])
             .arg_path(&host.tools.wheelhouse())
             .args(tools::smoke_requirements())
@@ -181,7 +190,7 @@ fn new_smoke_venv(host: &HostEnv) -> Vec<Step> {
             "smoke: venv stamp",
             Action::WriteFile {
                 path: venv.join(tools::SMOKE_STAMP),
-                contents: tools::smoke_requirements().join("\n"),
+                contents: tools::smoke_stamp(),
                 executable: false,
             },
         ),

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    EMULATED_NODE, ExtraVenv, RUNNER_NODE, Tools, ToolsState, VERDACCIO_PROJECT, VERDACCIO_VERSION,
-    pin_lines, requirements, smoke_requirements,
+    EMULATED_NODE, ExtraVenv, RUNNER_NODE, Tools, ToolsState, Trim, VERDACCIO_PROJECT,
+    VERDACCIO_VERSION, pin_lines, requirements, smoke_requirements, ziglang_pin,
 };
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::linux_platforms;
@@ -48,7 +48,9 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
             pin_list: tools.dir.join("requirements.txt"),
             pins: requirements(),
         };
-        steps.extend(venv.install(python3, state.venv.exists, vec![smoke_wheels]));
+        let mut finish = trims(tools, state.venv.exists);
+        finish.push(smoke_wheels);
+        steps.extend(venv.install(python3, state.venv.exists, finish));
     }
     if !state.linker_current {
         steps.extend(linux_platforms().map(|platform| {
@@ -62,6 +64,30 @@ pub fn bootstrap(tools: &Tools, state: &ToolsState, python3: &Path) -> Vec<Step>
             )
         }));
     }
+    steps
+}
+
+/// What the tools venv leaves out (see `ZIG_LIB_KEEP`). A venv installed before may hold a zig trimmed
+/// by another rule: zig comes back in full before it is trimmed again.
+fn trims(tools: &Tools, stale: bool) -> Vec<Step> {
+    let python = tools.bin("python");
+    let mut steps = Vec::new();
+    if stale {
+        steps.push(
+            pip_install(&python, &tools.dir)
+                .args(["--force-reinstall", "--no-deps", &ziglang_pin()])
+                .into_step("tools: zig in full"),
+        );
+    }
+    steps.push(Step::new(
+        "tools: trim zig",
+        Action::Trim(Trim::ZigLib { venv: tools.venv() }),
+    ));
+    steps.push(
+        Cmd::new(&python, &tools.dir)
+            .args(["-m", "pip", "uninstall", "--quiet", "--yes", "setuptools"])
+            .into_step("tools: remove setuptools"),
+    );
     steps
 }
 
