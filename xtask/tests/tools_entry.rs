@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod common;
-use common::{Run, driver, fresh_dir, tools_dir};
+use common::{Run, copy_dir, driver, fresh_dir, tools_dir};
 
 /// `cargo xtask tools` as typed, on the tools directory `dir`.
 fn tools_job(dir: &Path) -> Run {
@@ -111,4 +111,58 @@ fn a_tools_entry_whose_python_moved_is_made_anew() {
     assert!(bin.join("python").exists());
     assert!(venv_works(&dir));
     let _ = fs::remove_dir_all(dir.parent().unwrap());
+}
+
+/// The tools install trims zig's lib to what the shipped targets' links read. A link that needs a part
+/// it trimmed after all (here: glibc's sources gone, zig's cache empty, so zig must build the C runtime
+/// anew) gets zig in full, links again, and the build says so once; the build is not lost.
+#[test]
+fn a_link_that_needs_a_trimmed_part_of_zig_gets_zig_in_full() {
+    let scratch = fresh_dir("tools-entry", "zig-repair");
+    let dir = scratch.join("tools");
+    fs::create_dir_all(&dir).unwrap();
+    // Only the build tools: the test venvs are not needed, and large.
+    for part in ["venv", "requirements.txt"] {
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(tools_dir().join(part))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    }
+    let wrappers = tools_job(&dir); // the linker wrappers, for this directory
+    assert!(wrappers.ok, "{}\n{}", wrappers.stdout, wrappers.stderr);
+    let site = fs::read_dir(dir.join("venv/lib")).unwrap().next().unwrap();
+    let ziglang = site.unwrap().path().join("site-packages/ziglang");
+    let marker = ziglang.join("xtask-trimmed.txt");
+    assert!(marker.is_file(), "the installed zig is not trimmed");
+    assert!(!ziglang.join("lib/libc/musl").exists());
+    fs::remove_dir_all(ziglang.join("lib/libc/glibc")).unwrap();
+
+    // A copy of the fixture: its own target directory (`CARGO_TARGET_DIR` would rebuild the driver).
+    let fixture = scratch.join("crate");
+    copy_dir(&common::fixture(), &fixture);
+    let start = Instant::now();
+    let out = driver(true)
+        .args(["check-cache", "--cache", "off", "--manifest-path"])
+        .arg(fixture.join("Cargo.toml"))
+        .env("XTASK_TOOLS_DIR", &dir)
+        .output()
+        .unwrap();
+    let run = Run::finish(out, start);
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let notices = run.notices();
+    assert_eq!(notices.len(), 1, "{}", run.stderr);
+    assert!(
+        notices[0].contains("ziglang==") && notices[0].contains("reinstalled in full"),
+        "{}",
+        notices[0]
+    );
+    assert!(
+        ziglang.join("lib/libc/glibc").is_dir(),
+        "zig is whole again"
+    );
+    assert!(!marker.exists() && !dir.join("zig-repaired.txt").exists());
+    let _ = fs::remove_dir_all(&scratch);
 }

@@ -125,11 +125,7 @@ fn entries_table(entries: &[EntryWeight]) -> String {
         "{:<10} {:>15} {:>12} {:>8} {:>11}",
         "entry", "compressed MB", "on disk MB", "files", "restore s"
     );
-    let median = |secs: &[f64]| {
-        let mut secs = secs.to_vec();
-        secs.sort_by(f64::total_cmp);
-        secs.get(secs.len() / 2).copied().unwrap_or(f64::NAN)
-    };
+    let median = |secs: &[f64]| median(secs.to_vec()).unwrap_or(f64::NAN);
     let lines = entries.iter().map(|e| {
         format!(
             "{:<10} {:>15.1} {:>12.0} {:>8} {:>11.2}",
@@ -165,12 +161,12 @@ fn entries_table(entries: &[EntryWeight]) -> String {
 /// the one a runner waits for: (restore + runner-warm) / runner-cold.
 fn ratios(rows: &[Row]) -> Vec<String> {
     let median = |scenario: &str, job: &str| {
-        let mut secs: Vec<f64> = (rows.iter())
-            .filter(|r| r.scenario == scenario && r.job == job)
-            .map(|r| r.seconds)
-            .collect();
-        secs.sort_by(f64::total_cmp);
-        secs.get(secs.len() / 2).copied()
+        median(
+            (rows.iter())
+                .filter(|r| r.scenario == scenario && r.job == job)
+                .map(|r| r.seconds)
+                .collect(),
+        )
     };
     let restore = |job: &str| {
         (rows.iter())
@@ -198,6 +194,11 @@ fn ratios(rows: &[Row]) -> Vec<String> {
         }
     }
     out
+}
+
+fn median(mut secs: Vec<f64>) -> Option<f64> {
+    secs.sort_by(f64::total_cmp);
+    secs.get(secs.len() / 2).copied()
 }
 
 fn table(rows: &[Row]) -> String {
