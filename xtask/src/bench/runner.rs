@@ -114,6 +114,9 @@ impl FreshRunner {
     /// recorded in `weights`, the sum returned.
     fn restore(&self, saved: &Path, weights: &mut [EntryWeight]) -> Result<f64> {
         let sh = Shell::new()?;
+        // A fresh runner has nothing waiting to be written back: the fresh checkout's writes are not
+        // the restore's.
+        cmd!(sh, "sync").quiet().run()?;
         let mut total = 0.0;
         for weight in weights {
             let archive = saved.join(format!("{}.tar.zst", weight.name));
