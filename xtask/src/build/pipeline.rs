@@ -68,10 +68,7 @@ pub fn run(
     let mut reports = Vec::new();
     for ((job, platform), steps) in plans(jobs, host, &cache, container.as_ref()) {
         let ran = run.job(job, *platform, &steps);
-        // The linker wrapper cannot speak (rustc shows a linker's output only when it fails).
-        if let Some(repair) = host.tools.take_zig_repair() {
-            run.exec.notice(&repair);
-        }
+        run.say_tool_repairs();
         reports.extend(ran?);
     }
     if global.dry_run {
@@ -171,6 +168,14 @@ impl Execution<'_> {
             stats,
             artifacts: job.dist_dir(self.host, platform),
         }))
+    }
+
+    /// What the linker wrapper repaired during the job: it cannot say so itself (rustc shows a linker's
+    /// output only when it fails).
+    fn say_tool_repairs(&self) {
+        if let Some(repair) = self.host.tools.take_zig_repair() {
+            self.exec.notice(&repair);
+        }
     }
 
     /// A container runs its own sccache server: the host's counters say nothing about its build.
