@@ -29,6 +29,10 @@ pub struct Global {
     /// The sccache binary to use, tried before the pinned copy and PATH.
     #[arg(long, global = true, env = "XTASK_SCCACHE", value_name = "PATH")]
     pub sccache: Option<PathBuf>,
+    /// Distribute compiles to this sccache-dist scheduler (token from XTASK_DIST_TOKEN); falls back to
+    /// local compiles with a notice.
+    #[arg(long, global = true, env = "XTASK_DIST_SCHEDULER", value_name = "URL")]
+    pub dist: Option<String>,
 }
 
 /// bench-cache's scenario groups.

@@ -27,6 +27,8 @@ pub struct JobReport {
     pub compile_seconds: f64,
     /// `None` when no cache was used (or its stats could not be read).
     pub stats: Option<Stats>,
+    /// The sccache-dist scheduler, when compiles were distributed.
+    pub dist: Option<String>,
     /// Where the job's artifacts are (`GITHUB_OUTPUT` names them).
     pub artifacts: PathBuf,
 }
@@ -48,10 +50,14 @@ impl JobReport {
             "errors": s.errors,
             "writes": s.writes,
             "hit_rate": s.hit_rate(),
+            "distributed": self.dist.is_some(),
+            "scheduler": self.dist,
+            "remote_compiles": s.dist_compiles,
+            "dist_errors": s.dist_errors,
         })
     }
 
-    fn cells(&self) -> [String; 9] {
+    fn cells(&self) -> [String; 10] {
         let s = self.stats.unwrap_or_default();
         let rate = s
             .hit_rate()
@@ -66,11 +72,15 @@ impl JobReport {
             s.misses.to_string(),
             s.not_cacheable.to_string(),
             rate,
+            match (&self.dist, &self.stats) {
+                (Some(_), Some(s)) => s.dist_compiles.to_string(),
+                _ => "-".into(),
+            },
         ]
     }
 }
 
-const HEADERS: [&str; 9] = [
+const HEADERS: [&str; 10] = [
     "job",
     "mode",
     "backend",
@@ -80,10 +90,11 @@ const HEADERS: [&str; 9] = [
     "misses",
     "not cacheable",
     "hit rate",
+    "remote",
 ];
 
 pub fn table(reports: &[JobReport]) -> String {
-    let rows: Vec<[String; 9]> = reports.iter().map(JobReport::cells).collect();
+    let rows: Vec<[String; 10]> = reports.iter().map(JobReport::cells).collect();
     let width = |i: usize| {
         rows.iter()
             .map(|r| r[i].len())
@@ -193,6 +204,8 @@ mod tests {
             errors: 0,
             writes: 0,
             write_errors: 0,
+            dist_compiles: 0,
+            dist_errors: 0,
         };
         JobReport {
             job: job.into(),
@@ -202,6 +215,7 @@ mod tests {
             decision_ms: 12,
             compile_seconds: 4.0,
             stats: Some(stats),
+            dist: None,
             artifacts: PathBuf::from("/src/dist/runtime"),
         }
     }

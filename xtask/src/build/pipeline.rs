@@ -118,6 +118,20 @@ struct Execution<'a> {
 }
 
 impl Execution<'_> {
+    /// One notice when sccache fell back to local compiles for units it sent out.
+    fn dist_notice(&self, stats: Option<&cache::Stats>) {
+        if let (Some(_), Some(s)) = (&self.cache.dist, stats)
+            && s.dist_errors > 0
+        {
+            self.exec.notice(&format!(
+                "{} of {} distributed compiles failed on the sccache-dist side and ran locally \
+                 (a scheduler or build server failed during the build)",
+                s.dist_errors,
+                s.dist_errors + s.dist_compiles
+            ));
+        }
+    }
+
     fn job(
         &mut self,
         job: &BuildJob,
@@ -151,6 +165,7 @@ impl Execution<'_> {
                 s.writes
             );
         }
+        self.dist_notice(stats.as_ref());
         let mode = match restarted {
             true => format!(
                 "{} (sccache server restarted mid-build)",
@@ -166,6 +181,7 @@ impl Execution<'_> {
             decision_ms: self.cache.decision_ms,
             compile_seconds: (self.exec.time_in(Phase::Compile) - compile_before).as_secs_f64(),
             stats,
+            dist: (self.cache.dist.as_ref()).map(|d| d.scheduler.clone()),
             artifacts: job.dist_dir(self.host, platform),
         }))
     }
@@ -228,9 +244,16 @@ impl Execution<'_> {
         // sccache fails the compile its server dies under; a real compile error leaves the server be.
         let server_lived = self.host_server_compiles && self.cache.live_server().is_some();
         let mut broken = None;
+        let mut dist_watch = self.cache.dist_watch(&port);
         let ran = match self.cache.watch(&port) {
             Some(mut watch) => {
-                let mut still_fine = || watch.check().map_err(|b| broken = Some(b)).is_ok();
+                let mut still_fine = || {
+                    let dist = |w: &mut cache::dist_watch::DistWatch| w.check();
+                    (watch.check())
+                        .and_then(|()| dist_watch.as_mut().map_or(Ok(()), dist))
+                        .map_err(|b| broken = Some(b))
+                        .is_ok()
+                };
                 self.run(step, Some(&mut still_fine))
             }
             None => self.run(step, None),

@@ -5,6 +5,9 @@
 //! and watches the sccache server, `stats` reads its counters. This file is the fallback ladder.
 
 pub mod backend;
+pub mod dist;
+pub mod dist_probe;
+pub mod dist_watch;
 pub mod server;
 pub mod stats;
 pub mod watch;
@@ -75,6 +78,9 @@ pub struct CacheSetup {
     pub server: Option<server::ServerRecord>,
     /// The cache in use is not the one asked for.
     pub fell_back: bool,
+    /// The scheduler asked for, and distribution if it was decided on.
+    pub dist_asked: Option<String>,
+    pub dist: Option<dist_probe::Dist>,
 }
 
 impl CacheSetup {
@@ -90,9 +96,10 @@ impl CacheSetup {
     pub fn summary(&self) -> String {
         match &self.wrapper {
             Some(path) => format!(
-                "cache: sccache {} · backend {} · port {}{} · mode {} · decided in {} ms",
+                "cache: sccache {} · backend {}{} · port {}{} · mode {} · decided in {} ms",
                 path.display(),
                 self.backend.describe(),
+                self.dist_label(),
                 self.port,
                 (self.port_moved.as_ref()).map_or(String::new(), |why| format!(" ({why})")),
                 self.mode_label(),
@@ -103,6 +110,18 @@ impl CacheSetup {
                 self.mode_label(),
                 self.decision_ms
             ),
+        }
+    }
+
+    /// ` · dist URL (n servers, m CPUs)`, ` · dist off` when asked for and not used, or nothing.
+    pub fn dist_label(&self) -> String {
+        match (&self.dist, &self.dist_asked) {
+            (Some(d), _) => format!(
+                " · dist {} ({} servers, {} CPUs)",
+                d.scheduler, d.servers, d.cpus
+            ),
+            (None, Some(url)) => format!(" · dist off ({url} not used)"),
+            (None, None) => String::new(),
         }
     }
 
@@ -141,6 +160,21 @@ impl CacheSetup {
         ))
     }
 
+    /// A watch on the scheduler and the build servers while compiles are distributed.
+    pub fn dist_watch(&self, port: &str) -> Option<dist_watch::DistWatch> {
+        let dist = self.dist.as_ref()?;
+        let mut env = self.env.clone();
+        env.set("SCCACHE_SERVER_PORT", port);
+        let server = (self.server.clone()).filter(|s| s.port.to_string() == port);
+        let wrapper = self.wrapper.clone()?;
+        Some(dist_watch::DistWatch::new(
+            &dist.scheduler,
+            wrapper,
+            env,
+            server,
+        ))
+    }
+
     fn new(mode: CacheMode, port: String) -> CacheSetup {
         CacheSetup {
             mode,
@@ -155,6 +189,8 @@ impl CacheSetup {
             port_moved: None,
             server: None,
             fell_back: false,
+            dist_asked: None,
+            dist: None,
         }
     }
 }
@@ -201,7 +237,15 @@ pub fn decide(
             Ok(())
         }
         _ => choose_wrapper(&mut setup, global, host, dry_run).and_then(|wrapper| match wrapper {
-            Some(wrapper) => choose_backend(&mut setup, wrapper, host, dry_run),
+            Some(wrapper) => {
+                let dist = choose_backend(&mut setup, wrapper.clone(), host, global, dry_run)?;
+                match dist {
+                    Some(plan) if setup.wrapper.is_some() => {
+                        dist_probe::confirm(&mut setup, plan, &wrapper, dry_run)
+                    }
+                    _ => Ok(()),
+                }
+            }
             None => Ok(()),
         }),
     };
@@ -294,8 +338,9 @@ fn choose_backend(
     setup: &mut CacheSetup,
     wrapper: PathBuf,
     host: &HostEnv,
+    global: &Global,
     dry_run: bool,
-) -> Result<()> {
+) -> Result<Option<dist_probe::Prepared>> {
     if host.var("CARGO_INCREMENTAL").is_some_and(|v| v != "0") {
         setup.notices.push("CARGO_INCREMENTAL from the environment set to 0: sccache cannot cache incremental builds".into());
     }
@@ -303,16 +348,19 @@ fn choose_backend(
     setup.notices.extend(backend_notices);
     if !dry_run {
         let Some(record) = claimed_port(setup, &wrapper, host)? else {
-            return Ok(());
+            return Ok(None);
         };
         setup.port = record.port.to_string();
         setup.server = Some(record);
     }
+    let dist = dist_probe::prepare(setup, &wrapper, host, global.dist.as_deref(), dry_run)?;
+    let conf = dist.as_ref().map(dist_probe::Prepared::conf_env);
     let port = setup.port.clone();
     let read_only = setup.mode == CacheMode::Read;
     let env_for = |backend: &Backend| {
         let mut env = backend::compile_env(Some(&wrapper), backend);
         env.set("SCCACHE_SERVER_PORT", &port);
+        env.extend(conf.as_ref().unwrap_or(&EnvDelta::new()));
         if read_only {
             env.extend(&backend::read_only_env(backend));
         }
@@ -329,7 +377,7 @@ fn choose_backend(
             Ok(ms) => {
                 let env = env_for(&wanted);
                 accept(setup, wrapper, wanted, env, ms);
-                return Ok(());
+                return Ok(dist);
             }
             Err(why) => {
                 let what = format!(
@@ -346,13 +394,14 @@ fn choose_backend(
         Ok(ms) => {
             let env = env_for(&local);
             accept(setup, wrapper, local, env, ms);
-            Ok(())
+            Ok(dist)
         }
         Err(why) => fall_back(
             setup,
             format!("the local sccache cache failed ({why})"),
             "building without a compiler cache",
-        ),
+        )
+        .map(|()| None),
     }
 }
 
@@ -441,6 +490,7 @@ mod tests {
             dry_run: false,
             cache: None,
             sccache: Some("/opt/sccache".into()),
+            dist: None,
         };
         let sources: Vec<_> = candidate_paths(&global, &host)
             .into_iter()
@@ -462,6 +512,7 @@ mod tests {
             dry_run: false,
             cache: None,
             sccache: None,
+            dist: None,
         };
         let host = HostEnv::fixture(&[("PATH", &dir.display().to_string())]);
         let found = candidate_paths(&global, &host);

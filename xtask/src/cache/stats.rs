@@ -12,6 +12,10 @@ pub struct Stats {
     pub writes: u64,
     /// Writes that failed (counted in `errors` too; a read-only build's refused writes are these).
     pub write_errors: u64,
+    /// Compiles that ran on sccache-dist build servers (`dist_compiles`, summed over the servers).
+    pub dist_compiles: u64,
+    /// Distributed compiles that failed and ran locally instead.
+    pub dist_errors: u64,
 }
 
 impl Stats {
@@ -36,6 +40,9 @@ impl Stats {
                 + num("cache_timeouts"),
             writes: num("cache_writes"),
             write_errors: num("cache_write_errors"),
+            dist_compiles: (s.get("dist_compiles").and_then(|x| x.as_object()))
+                .map_or(0, |m| m.values().filter_map(|n| n.as_u64()).sum()),
+            dist_errors: num("dist_errors"),
         })
     }
 
@@ -51,6 +58,8 @@ impl Stats {
             errors: self.errors.saturating_sub(before.errors),
             writes: self.writes.saturating_sub(before.writes),
             write_errors: self.write_errors.saturating_sub(before.write_errors),
+            dist_compiles: self.dist_compiles.saturating_sub(before.dist_compiles),
+            dist_errors: self.dist_errors.saturating_sub(before.dist_errors),
         }
     }
 
@@ -69,7 +78,8 @@ mod tests {
     fn stats_parse_and_delta() {
         let json = r#"{"stats":{"compile_requests":40,"requests_not_cacheable":12,
             "cache_hits":{"counts":{"Rust":20,"C/C++":1}},"cache_misses":{"counts":{"Rust":7}},
-            "cache_errors":{"counts":{}},"cache_read_errors":1,"cache_write_errors":2,"cache_timeouts":0}}"#;
+            "cache_errors":{"counts":{}},"cache_read_errors":1,"cache_write_errors":2,"cache_timeouts":0,
+            "dist_compiles":{"127.0.0.1:10501":5,"10.0.0.2:10501":2},"dist_errors":1}}"#;
         let after = Stats::parse(json).unwrap();
         assert_eq!(
             after,
@@ -80,7 +90,9 @@ mod tests {
                 not_cacheable: 12,
                 errors: 3,
                 writes: 0,
-                write_errors: 2
+                write_errors: 2,
+                dist_compiles: 7,
+                dist_errors: 1,
             }
         );
         let before = Stats {
@@ -91,9 +103,12 @@ mod tests {
             errors: 0,
             writes: 0,
             write_errors: 0,
+            dist_compiles: 3,
+            dist_errors: 0,
         };
         let delta = after.since(before);
         assert_eq!(delta.hit_rate(), Some(1.0));
+        assert_eq!((delta.dist_compiles, delta.dist_errors), (4, 1));
         assert_eq!(Stats::default().hit_rate(), None);
         assert!(Stats::parse("not json").is_none());
     }

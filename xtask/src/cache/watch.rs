@@ -42,6 +42,10 @@ pub enum Broken {
     /// The sccache server died while it answered a request, which then failed (seen by the pipeline
     /// when a compile step fails, not by the watch).
     ServerDied,
+    /// The sccache-dist scheduler, or a build server, accepts and never answers (frozen): sccache
+    /// waits up to 20 minutes for each compile sent there.
+    DistSchedulerStopped,
+    DistServerStopped,
 }
 
 impl Broken {
@@ -58,13 +62,22 @@ impl Broken {
                 "the sccache server stopped answering during the build".into()
             }
             Broken::ServerDied => format!("the sccache server died during `{step}`"),
+            Broken::DistSchedulerStopped => {
+                "the sccache-dist scheduler stopped answering during the build".into()
+            }
+            Broken::DistServerStopped => {
+                "an sccache-dist build server stopped answering during the build".into()
+            }
         }
     }
 
     /// The notice of a build that goes on uncached.
     pub fn notice(self, backend: &str, step: &str) -> String {
         let next = match self {
-            Broken::BackendStoppedAnswering | Broken::BackendFailing => "stopping sccache and ",
+            Broken::BackendStoppedAnswering
+            | Broken::BackendFailing
+            | Broken::DistSchedulerStopped
+            | Broken::DistServerStopped => "stopping sccache and ",
             Broken::ServerStoppedAnswering => "stopping it and ",
             Broken::ServerDied => "",
         };
@@ -77,6 +90,9 @@ impl Broken {
             Broken::BackendStoppedAnswering | Broken::BackendFailing => "backend died mid-build",
             Broken::ServerStoppedAnswering | Broken::ServerDied => {
                 "sccache server failed mid-build"
+            }
+            Broken::DistSchedulerStopped | Broken::DistServerStopped => {
+                "distribution stopped answering mid-build"
             }
         }
     }
@@ -179,7 +195,7 @@ pub fn answers(endpoint: &Endpoint) -> bool {
 
 /// A minimal TLS 1.2 ClientHello (three AES-GCM suites, no extensions). Servers answer it with a
 /// ServerHello or an alert; either proves they are alive.
-const CLIENT_HELLO: [u8; 54] = [
+pub const CLIENT_HELLO: [u8; 54] = [
     0x16, 0x03, 0x01, 0x00, 0x31, // record: handshake, 49 bytes
     0x01, 0x00, 0x00, 0x2d, // ClientHello, 45 bytes
     0x03, 0x03, // TLS 1.2
