@@ -183,18 +183,7 @@ pub fn header_value(token: &str) -> Result<(), String> {
 
 /// The string value of `key` in table `[table]` (TOML's common layout; sccache parses the file for real).
 fn value_in(text: &str, table: &str, key: &str) -> Option<String> {
-    let mut current = String::new();
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = table_name(line) {
-            current = name;
-        } else if current == table
-            && let Some((k, v)) = line.split_once('=')
-            && k.trim() == key
-        {
-            return string_value(v);
-        }
-    }
-    None
+    string_value(&value_line(text, table, key)?)
 }
 
 /// `auth = { type = "token", token = "…" }` under `[dist]`.
@@ -209,6 +198,7 @@ fn inline_token(text: &str) -> Option<String> {
     string_value(field.split_once('=')?.1)
 }
 
+/// The raw value of `key` in table `[table]`.
 fn value_line(text: &str, table: &str, key: &str) -> Option<String> {
     let mut current = String::new();
     for line in text.lines().map(str::trim) {
