@@ -166,11 +166,7 @@ fn import_and_pytest(host: &HostEnv, python: Cmd) -> [Step; 2] {
 /// and setuptools would be 60 % of its files in CI's tools entry).
 fn smoke_pip(host: &HostEnv, cwd: &Path) -> Cmd {
     let python = host.tools.smoke_venv().join("bin/python");
-    // pip wants `--python` before the subcommand.
-    Cmd::new(host.tools.bin("python"), cwd)
-        .args(["-m", "pip", "--python"])
-        .arg_path(&python)
-        .args(["install", "--quiet", "--disable-pip-version-check"])
+    tools::pip_install_into(&host.tools.bin("python"), &python, cwd)
 }
 
 /// A new venv with pytest from the wheelhouse the tools install filled (no registry needed); the stamp,

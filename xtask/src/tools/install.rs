@@ -10,27 +10,31 @@ use super::{
 use crate::plan::{Action, Cmd, Step};
 use crate::platform::linux_platforms;
 
+/// How every pip the driver runs speaks: only errors.
+const PIP_QUIET: [&str; 2] = ["--quiet", "--disable-pip-version-check"];
+
 /// `pip install` with the venv's own interpreter, quietly.
 pub fn pip_install(python: &Path, cwd: &Path) -> Cmd {
-    Cmd::new(python, cwd).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-    ])
+    Cmd::new(python, cwd)
+        .args(["-m", "pip", "install"])
+        .args(PIP_QUIET)
+}
+
+/// `pip install` by `python`'s pip into the environment of `target`, a venv without a pip of its own
+/// (pip wants `--python` before the subcommand).
+pub fn pip_install_into(python: &Path, target: &Path, cwd: &Path) -> Cmd {
+    Cmd::new(python, cwd)
+        .args(["-m", "pip", "--python"])
+        .arg_path(target)
+        .args(["install"])
+        .args(PIP_QUIET)
 }
 
 /// `pip download` into `dest` with the tools venv's interpreter, quietly.
 fn pip_download(python: &Path, cwd: &Path, dest: &Path) -> Cmd {
     Cmd::new(python, cwd)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
+        .args(["-m", "pip", "download"])
+        .args(PIP_QUIET)
         .args(["--dest"])
         .arg_path(dest)
 }
